@@ -1,0 +1,133 @@
+//! The HTTP API: host resources through poem-openapi, plugin routes through a
+//! dispatcher in front of it, the merged OpenAPI document and Swagger UI.
+
+pub mod openapi;
+pub mod pagination;
+pub mod plugin_routes;
+pub mod plugins;
+pub mod problem;
+pub mod system;
+
+use crate::runtime::Runtime;
+use crate::store::redis::Redis;
+use crate::telemetry::Telemetry;
+use openapi::LiveDocument;
+use poem::http::StatusCode;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
+use poem_openapi::{OpenApiService, OperationId};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub runtime: Runtime,
+    pub telemetry: Telemetry,
+    pub redis: Option<Redis>,
+}
+
+/// The route label of a plugin operation, for metrics (the template, not the URL).
+#[derive(Clone)]
+pub struct RouteLabel(pub String);
+
+type HostApi = (system::SystemApi, plugins::PluginsApi);
+
+fn service(state: &AppState) -> OpenApiService<HostApi, ()> {
+    let api = (
+        system::SystemApi {
+            state: state.clone(),
+        },
+        plugins::PluginsApi {
+            state: state.clone(),
+        },
+    );
+    OpenApiService::new(api, "DevPulse", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Developer-productivity server. Host resources live under `/api/v1`; every plugin's \
+             routes are mounted at `/api/v1/{plugin}/...` and appear here as soon as the plugin loads. \
+             Errors are RFC 9457 problem documents.",
+        )
+        .server("/")
+}
+
+/// Builds the whole HTTP application.
+pub fn app(state: AppState) -> anyhow::Result<impl Endpoint<Output = Response>> {
+    let service = service(&state);
+    let host_spec = service.spec();
+    let swagger = service.swagger_ui_html();
+    let document = Arc::new(LiveDocument::new(&host_spec)?);
+    let api = service.boxed();
+    let dispatcher = Dispatcher {
+        api,
+        state: state.clone(),
+        document,
+        host_spec,
+        swagger,
+    };
+    let telemetry = state.telemetry.clone();
+    Ok(dispatcher.around(move |endpoint, request| {
+        let telemetry = telemetry.clone();
+        async move {
+            let started = Instant::now();
+            let response = match endpoint.call(request).await {
+                Ok(response) => response,
+                Err(err) => problem::from_poem_error(err),
+            };
+            let route = response
+                .data::<RouteLabel>()
+                .map(|label| label.0.clone())
+                .or_else(|| response.data::<OperationId>().map(|id| id.0.to_owned()))
+                .unwrap_or_else(|| "unmatched".to_owned());
+            telemetry.http_request(&route, response.status().as_u16(), started.elapsed());
+            Ok(response)
+        }
+    }))
+}
+
+/// Sends plugin paths to the plugin, the live document and UI to their
+/// renderers, and everything else to the host API.
+struct Dispatcher {
+    api: poem::endpoint::BoxEndpoint<'static>,
+    state: AppState,
+    document: Arc<LiveDocument>,
+    host_spec: String,
+    swagger: String,
+}
+
+impl Endpoint for Dispatcher {
+    type Output = Response;
+
+    async fn call(&self, mut request: Request) -> poem::Result<Response> {
+        let path = request.uri().path().to_owned();
+        if let Some((name, rest)) = plugin_routes::plugin_path(&path) {
+            let body = request.take_body();
+            return Ok(plugin_routes::dispatch(&self.state, name, rest, request, body).await);
+        }
+        match path.as_str() {
+            "/openapi.json" => {
+                let text = self.document.render(self.state.runtime.registry());
+                let mut response = Response::builder()
+                    .content_type("application/json")
+                    .body(text.as_str().to_owned());
+                response.set_data(RouteLabel("/openapi.json".into()));
+                Ok(response)
+            }
+            "/docs" | "/docs/" => {
+                let live = self.document.render(self.state.runtime.registry());
+                let html = self.swagger.replacen(&self.host_spec, &live, 1);
+                let mut response = Response::builder()
+                    .content_type("text/html; charset=utf-8")
+                    .body(html);
+                response.set_data(RouteLabel("/docs".into()));
+                Ok(response)
+            }
+            _ => match self.api.call(request).await {
+                Ok(response) => Ok(response.into_response()),
+                Err(err) if err.status() == StatusCode::NOT_FOUND && !err.has_source() => Ok(
+                    problem::Problem::not_found(format!("no resource at {path}")).into_response(),
+                ),
+                Err(err) => Ok(problem::from_poem_error(err)),
+            },
+        }
+    }
+}

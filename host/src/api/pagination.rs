@@ -1,0 +1,37 @@
+//! Opaque cursors for every list: a cursor encodes the sort key of the last item.
+
+use base64::Engine as _;
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 200;
+
+pub fn encode(key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+/// The key a cursor stands for, or `None` when it is not one of ours.
+pub fn decode(cursor: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// Takes up to `limit` items with keys after `after`, from items sorted by key;
+/// returns them and the cursor of the next page.
+pub fn page<T>(
+    items: Vec<(String, T)>,
+    after: Option<&str>,
+    limit: u32,
+) -> (Vec<T>, Option<String>) {
+    let limit = limit.clamp(1, MAX_LIMIT) as usize;
+    let mut rest = items
+        .into_iter()
+        .filter(|(key, _)| after.is_none_or(|after| key.as_str() > after));
+    let taken: Vec<(String, T)> = rest.by_ref().take(limit).collect();
+    let next = match rest.next() {
+        Some(_) => taken.last().map(|(key, _)| encode(key)),
+        None => None,
+    };
+    (taken.into_iter().map(|(_, item)| item).collect(), next)
+}

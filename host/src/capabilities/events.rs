@@ -1,0 +1,64 @@
+//! `events`: plugins emit events into the caller's org; they commit with the call.
+
+use super::check_write_budget;
+use crate::runtime::state::CallState;
+use crate::runtime::wit::PluginError;
+use crate::runtime::wit::devpulse::plugin::events::Host;
+use crate::store::writes::NewEvent;
+
+const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+
+/// Event kinds are dotted lowercase names such as `hello.greeted`.
+pub fn valid_kind(kind: &str) -> bool {
+    !kind.is_empty()
+        && kind.len() <= 128
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+impl Host for CallState {
+    async fn emit(
+        &mut self,
+        kind: String,
+        payload: String,
+    ) -> wasmtime::Result<Result<String, PluginError>> {
+        let result = (|| {
+            if self.scope.is_none() {
+                return Err(PluginError::Denied(
+                    "events are not available while describing the plugin".into(),
+                ));
+            }
+            if !valid_kind(&kind) {
+                return Err(PluginError::InvalidInput(
+                    "event kinds are 1 to 128 of a-z, 0-9, '.', '_' and '-'".into(),
+                ));
+            }
+            check_write_budget(self)?;
+            if payload.len() > MAX_PAYLOAD_BYTES {
+                return Err(PluginError::InvalidInput(format!(
+                    "payloads are at most {MAX_PAYLOAD_BYTES} bytes"
+                )));
+            }
+            let payload = serde_json::from_str(&payload)
+                .map_err(|err| PluginError::InvalidInput(format!("payloads are JSON: {err}")))?;
+            let depth = self.cause.as_ref().map_or(0, |cause| cause.depth + 1);
+            if depth > self.services.max_event_depth {
+                return Err(PluginError::Denied(format!(
+                    "cause chain deeper than {} events; refusing to emit {kind}",
+                    self.services.max_event_depth
+                )));
+            }
+            let id = ulid::Ulid::new().to_string();
+            self.writes.emit(NewEvent {
+                id: id.clone(),
+                kind,
+                payload,
+                cause: self.cause.as_ref().map(|cause| cause.event_id.clone()),
+                depth,
+            });
+            Ok(id)
+        })();
+        Ok(result)
+    }
+}

@@ -1,0 +1,75 @@
+//! Host interfaces a plugin imports, one module per WIT interface.
+//!
+//! Storage, events, metrics, log and config are always linked. Capabilities that
+//! reach outside the host (`http`) are allowed only when the manifest asks for
+//! them AND the operator grants them; otherwise every call returns `denied`.
+
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod log;
+pub mod metrics;
+pub mod storage;
+
+use crate::runtime::state::CallState;
+use crate::runtime::wit::PluginError;
+use crate::runtime::wit::devpulse::plugin::types;
+use serde::Serialize;
+
+/// Capabilities the host knows how to grant.
+pub const KNOWN: &[&str] = &["http"];
+
+/// Most writes (documents, points, events) one call may stage.
+pub const MAX_WRITES_PER_CALL: usize = 10_000;
+
+/// What one plugin may do beyond the always-available interfaces, computed once
+/// at load time from its manifest and the operator's config.
+#[derive(Clone, Debug, Default, Serialize, poem_openapi::Object)]
+pub struct Grants {
+    /// Capabilities both requested and granted.
+    pub granted: Vec<String>,
+    /// Hosts `http` may reach (exact names, or `*.example.com`).
+    pub http_hosts: Vec<String>,
+}
+
+impl Grants {
+    /// Intersects what the manifest requests with what the operator granted.
+    pub fn resolve(requested: &[String], operator: &[String], http_hosts: &[String]) -> Self {
+        let granted: Vec<String> = requested
+            .iter()
+            .filter(|cap| operator.contains(cap))
+            .cloned()
+            .collect();
+        let http_hosts = if granted.iter().any(|cap| cap == "http") {
+            http_hosts.to_vec()
+        } else {
+            Vec::new()
+        };
+        Grants {
+            granted,
+            http_hosts,
+        }
+    }
+
+    pub fn allows(&self, capability: &str) -> bool {
+        self.granted.iter().any(|cap| cap == capability)
+    }
+}
+
+/// Logs a refused capability call and builds the error the plugin sees.
+pub(crate) fn deny(state: &CallState, capability: &str, why: String) -> PluginError {
+    tracing::warn!(plugin = state.plugin(), capability, "denied: {why}");
+    PluginError::Denied(why)
+}
+
+/// Refuses a write when the call already staged too many.
+pub(crate) fn check_write_budget(state: &CallState) -> Result<(), PluginError> {
+    if state.writes.len() >= MAX_WRITES_PER_CALL {
+        return Err(PluginError::Unavailable(format!(
+            "a call may stage at most {MAX_WRITES_PER_CALL} writes"
+        )));
+    }
+    Ok(())
+}
+
+impl types::Host for CallState {}

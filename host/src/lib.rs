@@ -1,0 +1,17 @@
+//! DevPulse: a developer-productivity server whose integrations and metrics are
+//! sandboxed WebAssembly components.
+//!
+//! One folder per concern: `api` (HTTP), `runtime` (wasmtime, loading, hot
+//! reload), `capabilities` (host interfaces plugins import), `store` (database),
+//! `config`, `telemetry` (metrics and logs), `auth` (who is calling).
+
+pub mod api;
+pub mod auth;
+pub mod bundled;
+pub mod capabilities;
+pub mod cli;
+pub mod config;
+pub mod runtime;
+pub mod server;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,269 @@
+//! Calling a plugin: a fresh instance per call, a deadline and a memory cap, and
+//! the call's writes committed only when it succeeds.
+
+use super::Runtime;
+use super::plugin::{Limits, LoadedPlugin};
+use super::state::{CallState, Cause};
+use super::stats::Outcome;
+use super::wit::{Event, Plugin, PluginError, PluginPre, Principal, Request, Response};
+use crate::capabilities::Grants;
+use crate::store::documents::Scope;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+/// Why a call did not produce a result.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("{0}")]
+    Plugin(PluginError),
+    #[error("the plugin did not finish within its {0:?} deadline")]
+    Timeout(Duration),
+    #[error("the plugin exceeded its memory limit of {0} bytes")]
+    Memory(u64),
+    #[error("the plugin trapped: {0}")]
+    Trap(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl CallError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            CallError::Plugin(_) => Outcome::Error,
+            CallError::Timeout(_) => Outcome::Timeout,
+            CallError::Memory(_) => Outcome::Memory,
+            CallError::Trap(_) => Outcome::Trap,
+            CallError::Unavailable(_) => Outcome::Unavailable,
+        }
+    }
+}
+
+/// What identifies the plugin being called, before and after it is fully loaded.
+pub(crate) struct Callee<'a> {
+    pub name: &'a str,
+    pub pre: &'a PluginPre<CallState>,
+    pub limits: Limits,
+    pub grants: Arc<Grants>,
+    pub settings: Arc<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl<'a> From<&'a LoadedPlugin> for Callee<'a> {
+    fn from(plugin: &'a LoadedPlugin) -> Self {
+        Callee {
+            name: plugin.name(),
+            pre: &plugin.pre,
+            limits: plugin.limits,
+            grants: plugin.grants.clone(),
+            settings: plugin.settings.clone(),
+        }
+    }
+}
+
+/// A live instance for one call.
+pub(crate) struct Invocation {
+    pub store: Store<CallState>,
+    pub bindings: Plugin,
+    started: Instant,
+    budget: Duration,
+}
+
+type Raw<T> = Result<wasmtime::Result<Result<T, PluginError>>, tokio::time::error::Elapsed>;
+
+impl Runtime {
+    /// Instantiates a fresh copy of the plugin with its limits applied.
+    pub(crate) async fn instantiate(
+        &self,
+        callee: &Callee<'_>,
+        scope: Option<Scope>,
+        cause: Option<Cause>,
+    ) -> Result<Invocation, CallError> {
+        let started = Instant::now();
+        let budget = callee.limits.deadline();
+        let deadline = started + budget;
+        let mut state = CallState::new(
+            callee.name,
+            self.inner.services.clone(),
+            callee.grants.clone(),
+            callee.settings.clone(),
+            callee.limits.memory_bytes as usize,
+            deadline,
+        );
+        state.scope = scope;
+        state.cause = cause;
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|state| &mut state.memory);
+        // Check the clock at every epoch tick: yield to other tasks while time
+        // remains, trap once the deadline has passed.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        let bindings = callee
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|err| {
+                CallError::Unavailable(format!("could not instantiate {}: {err:#}", callee.name))
+            })?;
+        Ok(Invocation {
+            store,
+            bindings,
+            started,
+            budget,
+        })
+    }
+
+    /// Classifies the raw result, commits the writes on success and records stats.
+    pub(crate) async fn settle<T>(
+        &self,
+        callee: &Callee<'_>,
+        export: &'static str,
+        invocation: Invocation,
+        raw: Raw<T>,
+    ) -> Result<T, CallError> {
+        let Invocation {
+            store,
+            started,
+            budget,
+            ..
+        } = invocation;
+        let state = store.into_data();
+        let result = match raw {
+            Err(_) => Err(CallError::Timeout(budget)),
+            Ok(Err(trap)) => Err(classify_trap(
+                &trap,
+                &state,
+                budget,
+                callee.limits.memory_bytes,
+            )),
+            Ok(Ok(Err(error))) => Err(CallError::Plugin(error)),
+            Ok(Ok(Ok(value))) => match &state.scope {
+                Some(scope) => state
+                    .writes
+                    .commit(&self.inner.services.db, scope)
+                    .await
+                    .map(|()| value)
+                    .map_err(|err| {
+                        tracing::error!(
+                            plugin = callee.name,
+                            "committing the call's writes failed: {err}"
+                        );
+                        CallError::Unavailable("storage is unavailable".into())
+                    }),
+                None => Ok(value),
+            },
+        };
+        let took = started.elapsed();
+        let outcome = result
+            .as_ref()
+            .err()
+            .map_or(Outcome::Ok, CallError::outcome);
+        self.registry()
+            .stats_for(callee.name)
+            .record(export, outcome, took);
+        self.inner
+            .telemetry
+            .plugin_call(callee.name, export, outcome.label(), took);
+        if let Err(err) = &result
+            && !matches!(err, CallError::Plugin(_))
+        {
+            tracing::warn!(plugin = callee.name, export, "call failed: {err}");
+        }
+        result
+    }
+
+    /// Calls the route handler of `plugin`.
+    pub async fn request(
+        &self,
+        plugin: &LoadedPlugin,
+        request: Request,
+    ) -> Result<Response, CallError> {
+        let callee = Callee::from(plugin);
+        let scope = Scope {
+            plugin: plugin.name().to_owned(),
+            org: request.principal.org_id.clone(),
+        };
+        let mut call = self.instantiate(&callee, Some(scope), None).await?;
+        let handler = call.bindings.devpulse_plugin_handler();
+        let raw = tokio::time::timeout(
+            call.budget,
+            handler.call_on_request(&mut call.store, &request),
+        )
+        .await;
+        self.settle(&callee, "on-request", call, raw).await
+    }
+
+    /// Delivers one event to `plugin`.
+    pub async fn event(
+        &self,
+        plugin: &LoadedPlugin,
+        event: Event,
+        depth: i32,
+    ) -> Result<(), CallError> {
+        let callee = Callee::from(plugin);
+        let scope = Scope {
+            plugin: plugin.name().to_owned(),
+            org: event.principal.org_id.clone(),
+        };
+        let cause = Cause {
+            event_id: event.id.clone(),
+            depth,
+        };
+        let mut call = self.instantiate(&callee, Some(scope), Some(cause)).await?;
+        let handler = call.bindings.devpulse_plugin_handler();
+        let raw =
+            tokio::time::timeout(call.budget, handler.call_on_event(&mut call.store, &event)).await;
+        self.settle(&callee, "on-event", call, raw).await
+    }
+
+    /// Runs one tick of `schedule` for the principal's org.
+    pub async fn tick(
+        &self,
+        plugin: &LoadedPlugin,
+        schedule: &str,
+        now: i64,
+        principal: Principal,
+    ) -> Result<(), CallError> {
+        let callee = Callee::from(plugin);
+        let scope = Scope {
+            plugin: plugin.name().to_owned(),
+            org: principal.org_id.clone(),
+        };
+        let mut call = self.instantiate(&callee, Some(scope), None).await?;
+        let handler = call.bindings.devpulse_plugin_handler();
+        let raw = tokio::time::timeout(
+            call.budget,
+            handler.call_on_tick(&mut call.store, schedule, now, &principal),
+        )
+        .await;
+        self.settle(&callee, "on-tick", call, raw).await
+    }
+}
+
+fn classify_trap(
+    err: &wasmtime::Error,
+    state: &CallState,
+    budget: Duration,
+    memory: u64,
+) -> CallError {
+    if state.memory.exceeded {
+        return CallError::Memory(memory);
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::Timeout(budget),
+        Some(trap) => {
+            let stderr = state.log.stderr_tail();
+            if stderr.is_empty() {
+                CallError::Trap(trap.to_string())
+            } else {
+                CallError::Trap(format!("{trap}: {stderr}"))
+            }
+        }
+        None => CallError::Trap(format!("{err:#}")),
+    }
+}

@@ -1,0 +1,106 @@
+//! The plugin runtime: one wasmtime engine, the linker with every host interface,
+//! the registry of loaded plugins, and hot reload of the plugins folder.
+
+pub mod cache;
+pub mod call;
+pub mod engine;
+pub mod loader;
+pub mod manifest;
+pub mod output;
+pub mod plugin;
+pub mod registry;
+pub mod routes;
+pub mod state;
+pub mod stats;
+pub mod version;
+pub mod watcher;
+pub mod wit;
+
+use crate::config::FileConfig;
+use crate::store::plugin_state;
+use crate::telemetry::Telemetry;
+use cache::CompileCache;
+use registry::Registry;
+use state::{CallState, Services};
+use std::path::Path;
+use std::sync::Arc;
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+/// Default longest chain of events caused by events.
+pub const DEFAULT_MAX_EVENT_DEPTH: i32 = 8;
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: CompileCache,
+    services: Services,
+    config: FileConfig,
+    registry: Registry,
+    telemetry: Telemetry,
+}
+
+/// Cheap to clone; every clone is the same runtime.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl Runtime {
+    pub fn new(
+        data_dir: &Path,
+        db: sea_orm::DatabaseConnection,
+        config: FileConfig,
+        telemetry: Telemetry,
+    ) -> anyhow::Result<Self> {
+        let engine = engine::new_engine()?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wit::Plugin::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |state| state)?;
+        let services = Services {
+            db,
+            http: reqwest::Client::builder()
+                .user_agent(concat!("devpulse/", env!("CARGO_PKG_VERSION")))
+                .build()?,
+            max_event_depth: config.max_event_depth.unwrap_or(DEFAULT_MAX_EVENT_DEPTH),
+        };
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                cache: CompileCache::new(data_dir, &engine),
+                engine,
+                linker,
+                services,
+                config,
+                registry: Registry::default(),
+                telemetry,
+            }),
+        })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub fn db(&self) -> &sea_orm::DatabaseConnection {
+        &self.inner.services.db
+    }
+
+    /// Restores the operator's enable/disable switches from the database.
+    pub async fn restore_switches(&self) -> Result<(), crate::store::StoreError> {
+        self.registry()
+            .set_disabled(plugin_state::disabled(self.db()).await?);
+        Ok(())
+    }
+
+    /// Enables or disables a plugin, durably.
+    pub async fn set_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+    ) -> Result<(), crate::store::StoreError> {
+        plugin_state::set_enabled(self.db(), name, enabled).await?;
+        self.registry().set_enabled(name, enabled);
+        tracing::info!(plugin = name, enabled, "plugin switched by the operator");
+        Ok(())
+    }
+}

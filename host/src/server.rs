@@ -1,0 +1,131 @@
+//! Starting and stopping the server: storage, runtime, bundled plugins, the
+//! plugins folder watcher, and the HTTP listener.
+
+use crate::api::{self, AppState};
+use crate::config::Settings;
+use crate::runtime::Runtime;
+use crate::runtime::plugin::Origin;
+use crate::runtime::watcher::PluginDir;
+use crate::store::redis::Redis;
+use crate::telemetry::Telemetry;
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long requests in flight may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub runtime: Runtime,
+    shutdown: oneshot::Sender<()>,
+    http: JoinHandle<std::io::Result<()>>,
+    watcher: JoinHandle<()>,
+    redis: Option<Redis>,
+}
+
+/// Opens storage, loads plugins and starts serving on `settings.listen`.
+pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
+    settings.file.validate()?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(&settings.plugins_dir).with_context(|| {
+        format!(
+            "creating the plugins dir {}",
+            settings.plugins_dir.display()
+        )
+    })?;
+    let db = crate::store::connect(&settings.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&settings.database_url)))?;
+    let redis = match &settings.redis_url {
+        Some(url) => Some(
+            Redis::connect(url)
+                .await
+                .with_context(|| format!("connecting to Redis at {}", redact(url)))?,
+        ),
+        None => None,
+    };
+    let telemetry = Telemetry::new();
+    let runtime = Runtime::new(
+        &settings.data_dir,
+        db,
+        settings.file.clone(),
+        telemetry.clone(),
+    )?;
+    runtime.restore_switches().await?;
+    for (name, bytes) in crate::bundled::PLUGINS {
+        if let Err(err) = runtime.install((*bytes).into(), Origin::Bundled).await {
+            tracing::error!(plugin = name, "bundled plugin failed to load: {err}");
+        }
+    }
+    let plugin_dir = PluginDir::new(&settings.plugins_dir);
+    plugin_dir.rescan(&runtime).await;
+    let watcher = tokio::spawn(plugin_dir.watch(runtime.clone()));
+
+    let app = api::app(AppState {
+        runtime: runtime.clone(),
+        telemetry,
+        redis: redis.clone(),
+    })?;
+    let acceptor = TcpListener::bind(settings.listen)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .context("the listener has no socket address")?;
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let http = tokio::spawn(async move {
+        poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                async {
+                    let _ = stop.await;
+                },
+                Some(DRAIN_TIMEOUT),
+            )
+            .await
+    });
+    tracing::info!(%addr, plugins = runtime.registry().all().len(), "DevPulse is serving");
+    Ok(RunningServer {
+        addr,
+        runtime,
+        shutdown,
+        http,
+        watcher,
+        redis,
+    })
+}
+
+impl RunningServer {
+    /// Stops accepting connections and lets requests in flight finish.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.watcher.abort();
+        let _ = self.shutdown.send(());
+        self.http.await??;
+        if let Some(redis) = &self.redis {
+            redis.quit().await;
+        }
+        self.runtime.db().clone().close().await?;
+        tracing::info!("DevPulse stopped");
+        Ok(())
+    }
+}
+
+/// Hides the password of a connection URL in messages.
+fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,28 @@
+//! An entry of the event log: every input, and every event a plugin emits.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "event")]
+pub struct Model {
+    /// A ULID: sortable by creation time.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub org: String,
+    pub source: String,
+    pub kind: String,
+    pub dedupe_key: Option<String>,
+    pub occurred_at: i64,
+    pub received_at: i64,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub payload: Json,
+    /// The event that caused this one, if a plugin emitted it while handling another.
+    pub cause: Option<String>,
+    /// Length of the cause chain: 0 for external inputs.
+    pub depth: i32,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,24 @@
+//! One recorded metric point.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "metric_point")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub plugin: String,
+    pub org: String,
+    pub name: String,
+    /// Labels as a JSON object of strings.
+    #[sea_orm(column_type = "JsonBinary")]
+    pub labels: Json,
+    /// Milliseconds since the epoch.
+    pub time: i64,
+    pub value: f64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

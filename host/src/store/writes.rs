@@ -1,0 +1,237 @@
+//! Everything one plugin call writes, held in memory and committed in one
+//! transaction when the call succeeds. A trap, a timeout or an error drops it, so
+//! a call's effects happen entirely or not at all. Reads during the call see its
+//! own writes.
+
+use super::documents::{self, Scope};
+use super::entities::{event, metric_point, plugin_document};
+use super::{StoreError, now_ms};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, Set, TransactionTrait,
+};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// A metric point waiting to be committed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewPoint {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub time: i64,
+    pub value: f64,
+}
+
+/// An event a plugin emitted, waiting to be committed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    pub id: String,
+    pub kind: String,
+    pub payload: Value,
+    pub cause: Option<String>,
+    pub depth: i32,
+}
+
+/// The pending writes of one call.
+#[derive(Debug, Default)]
+pub struct WriteSet {
+    /// `None` marks a deletion.
+    documents: BTreeMap<String, Option<Value>>,
+    points: Vec<NewPoint>,
+    events: Vec<NewEvent>,
+}
+
+impl WriteSet {
+    /// How many writes are pending; the caller caps it so a loop cannot exhaust memory.
+    pub fn len(&self) -> usize {
+        self.documents.len() + self.points.len() + self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn put(&mut self, key: String, value: Value) {
+        self.documents.insert(key, Some(value));
+    }
+
+    /// Marks `key` deleted; true when it existed (here or in the database).
+    pub async fn delete(
+        &mut self,
+        db: &DatabaseConnection,
+        scope: &Scope,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let existed = self.get(db, scope, key).await?.is_some();
+        self.documents.insert(key.to_owned(), None);
+        Ok(existed)
+    }
+
+    pub fn record(&mut self, point: NewPoint) {
+        self.points.push(point);
+    }
+
+    pub fn emit(&mut self, event: NewEvent) {
+        self.events.push(event);
+    }
+
+    /// The document as this call sees it.
+    pub async fn get(
+        &self,
+        db: &DatabaseConnection,
+        scope: &Scope,
+        key: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        match self.documents.get(key) {
+            Some(pending) => Ok(pending.clone()),
+            None => documents::get(db, scope, key).await,
+        }
+    }
+
+    /// A prefix scan that merges committed documents with this call's writes.
+    pub async fn scan(
+        &self,
+        db: &DatabaseConnection,
+        scope: &Scope,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Value)>, StoreError> {
+        // Each pending deletion can hide at most one stored row, so fetching that
+        // many more rows than asked always leaves enough after merging.
+        let deletions = self
+            .documents
+            .values()
+            .filter(|value| value.is_none())
+            .count();
+        let stored = documents::scan(db, scope, prefix, after, (limit + deletions) as u64).await?;
+        let lower = match after {
+            Some(after) => Bound::Excluded(after.to_owned()),
+            None => Bound::Included(prefix.to_owned()),
+        };
+        let mut merged: BTreeMap<String, Option<Value>> = stored
+            .into_iter()
+            .map(|(key, value)| (key, Some(value)))
+            .collect();
+        let pending = self
+            .documents
+            .range((lower, Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix));
+        for (key, value) in pending {
+            merged.insert(key.clone(), value.clone());
+        }
+        Ok(merged
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|value| (key, value)))
+            .take(limit)
+            .collect())
+    }
+
+    /// Counts documents under `prefix` as this call sees them.
+    pub async fn count(
+        &self,
+        db: &DatabaseConnection,
+        scope: &Scope,
+        prefix: &str,
+    ) -> Result<u64, StoreError> {
+        let mut count = documents::count(db, scope, prefix).await? as i64;
+        for (key, value) in self.documents.range(prefix.to_owned()..) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let stored = documents::get(db, scope, key).await?.is_some();
+            count += match (stored, value.is_some()) {
+                (false, true) => 1,
+                (true, false) => -1,
+                _ => 0,
+            };
+        }
+        Ok(count.max(0) as u64)
+    }
+
+    /// Writes everything in one transaction.
+    pub async fn commit(self, db: &DatabaseConnection, scope: &Scope) -> Result<(), StoreError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let txn = db.begin().await?;
+        self.apply(&txn, scope).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Applies the writes on a connection or transaction the caller owns, so the
+    /// event log can commit them together with a cursor.
+    pub async fn apply(self, db: &impl ConnectionTrait, scope: &Scope) -> Result<(), StoreError> {
+        let now = now_ms();
+        for (key, value) in self.documents {
+            match value {
+                Some(value) => {
+                    let row = plugin_document::ActiveModel {
+                        plugin: Set(scope.plugin.clone()),
+                        org: Set(scope.org.clone()),
+                        key: Set(key),
+                        value: Set(value),
+                        updated_at: Set(now),
+                    };
+                    plugin_document::Entity::insert(row)
+                        .on_conflict(
+                            OnConflict::columns([
+                                plugin_document::Column::Plugin,
+                                plugin_document::Column::Org,
+                                plugin_document::Column::Key,
+                            ])
+                            .update_columns([
+                                plugin_document::Column::Value,
+                                plugin_document::Column::UpdatedAt,
+                            ])
+                            .to_owned(),
+                        )
+                        .exec(db)
+                        .await?;
+                }
+                None => {
+                    plugin_document::Entity::delete_many()
+                        .filter(plugin_document::Column::Plugin.eq(scope.plugin.as_str()))
+                        .filter(plugin_document::Column::Org.eq(scope.org.as_str()))
+                        .filter(plugin_document::Column::Key.eq(key))
+                        .exec(db)
+                        .await?;
+                }
+            }
+        }
+        if !self.points.is_empty() {
+            let rows = self
+                .points
+                .into_iter()
+                .map(|point| metric_point::ActiveModel {
+                    id: NotSet,
+                    plugin: Set(scope.plugin.clone()),
+                    org: Set(scope.org.clone()),
+                    name: Set(point.name),
+                    labels: Set(serde_json::to_value(point.labels).unwrap_or_default()),
+                    time: Set(point.time),
+                    value: Set(point.value),
+                });
+            metric_point::Entity::insert_many(rows).exec(db).await?;
+        }
+        if !self.events.is_empty() {
+            let rows = self.events.into_iter().map(|event| event::ActiveModel {
+                id: Set(event.id),
+                org: Set(scope.org.clone()),
+                source: Set(scope.plugin.clone()),
+                kind: Set(event.kind),
+                dedupe_key: Set(None),
+                occurred_at: Set(now),
+                received_at: Set(now),
+                payload: Set(event.payload),
+                cause: Set(event.cause),
+                depth: Set(event.depth),
+            });
+            event::Entity::insert_many(rows).exec(db).await?;
+        }
+        Ok(())
+    }
+}
