@@ -125,6 +125,9 @@ macro_rules! export_plugin {
                     <$plugin as $crate::Plugin>::on_tick(&schedule, now, principal)
                 }
             }
+            // Only components export symbols; natively the plugin is a plain
+            // library (for unit tests), and WIT export names cannot be linked.
+            #[cfg(target_arch = "wasm32")]
             $crate::__private::bindings::__export!(Export with_types_in $crate::__private::bindings);
         };
     };

@@ -1,1 +1,279 @@
+//! Helpers for the end-to-end tests: a real server on a free port, backed by a
+//! fresh SQLite file or a fresh PostgreSQL database, with the fixture plugins
+//! compiled by this crate's build script.
 
+use devpulse::config::{FileConfig, Settings};
+use devpulse::server::RunningServer;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Paths of the compiled fixture components, one constant per fixture crate.
+pub mod fixtures {
+    include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
+}
+
+/// Which database a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// True when CI runs the suite: missing services then fail the run instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
+}
+
+/// The PostgreSQL server used to create per-test databases.
+pub fn postgres_admin_url() -> String {
+    std::env::var("DEVPULSE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The Redis server tests use.
+pub fn redis_url() -> String {
+    std::env::var("DEVPULSE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Reports a missing service: a failure in CI, a skip on a developer's machine.
+pub fn unavailable(service: &str, err: impl std::fmt::Display) {
+    if in_ci() {
+        panic!("{service} is unreachable and CI=true: {err}");
+    }
+    eprintln!("skipping: {service} is unreachable: {err}");
+}
+
+/// A PostgreSQL database that exists for one test.
+pub struct PgDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Creates a uniquely named database, or `None` (after [`unavailable`]) when
+    /// PostgreSQL does not answer.
+    pub async fn create() -> Option<Self> {
+        let admin = postgres_admin_url();
+        let db = match Database::connect(&admin).await {
+            Ok(db) => db,
+            Err(err) => {
+                unavailable("PostgreSQL", err);
+                return None;
+            }
+        };
+        let name = format!(
+            "devpulse_test_{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        );
+        db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create test database");
+        let base = admin
+            .rsplit_once('/')
+            .map(|(base, _)| base)
+            .unwrap_or(&admin);
+        Some(PgDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+
+    /// Drops the database, closing any connection still open to it.
+    pub async fn drop_now(&self) {
+        if let Ok(db) = Database::connect(&postgres_admin_url()).await {
+            let _ = db
+                .execute_unprepared(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name
+                ))
+                .await;
+        }
+    }
+}
+
+/// Options for [`TestServer::start_with`].
+#[derive(Default)]
+pub struct Options {
+    /// The config file's TOML text.
+    pub config: String,
+    pub redis: bool,
+}
+
+/// A DevPulse server on a free loopback port.
+pub struct TestServer {
+    pub base: String,
+    pub plugins_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub http: reqwest::Client,
+    pub backend: Backend,
+    pub postgres: Option<PgDatabase>,
+    settings: Settings,
+    server: Option<RunningServer>,
+    _tmp: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, Options::default()).await
+    }
+
+    /// Starts a server, or returns `None` when a service it needs is missing
+    /// outside CI.
+    pub async fn start_with(backend: Backend, options: Options) -> Option<Self> {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let plugins_dir = tmp.path().join("plugins");
+        let postgres = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PgDatabase::create().await?),
+        };
+        let redis_url = if options.redis {
+            let url = redis_url();
+            if let Err(err) = devpulse::store::redis::Redis::connect(&url).await {
+                unavailable("Redis", err);
+                return None;
+            }
+            Some(url)
+        } else {
+            None
+        };
+        let settings = Settings {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            database_url: match &postgres {
+                Some(pg) => pg.url.clone(),
+                None => devpulse::store::default_url(&data_dir),
+            },
+            data_dir: data_dir.clone(),
+            plugins_dir: plugins_dir.clone(),
+            redis_url,
+            file: FileConfig::parse(&options.config).expect("test config is valid TOML"),
+        };
+        let server = devpulse::server::start(settings.clone())
+            .await
+            .expect("server starts");
+        Some(TestServer {
+            base: format!("http://{}", server.addr),
+            plugins_dir,
+            data_dir,
+            http: reqwest::Client::new(),
+            backend,
+            postgres,
+            settings,
+            server: Some(server),
+            _tmp: tmp,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET `path`; the status and the JSON body (`Null` when not JSON).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST a JSON body to `path`.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST with no body.
+    pub async fn post_empty(&self, path: &str) -> (u16, Value) {
+        let response = self.http.post(self.url(path)).send().await.expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Puts a file into the plugins folder the way an operator should: written
+    /// beside it, then renamed into place.
+    pub fn install_plugin(&self, source: &Path, file_name: &str) {
+        self.install_bytes(&std::fs::read(source).expect("read fixture"), file_name);
+    }
+
+    pub fn install_bytes(&self, bytes: &[u8], file_name: &str) {
+        let staging = self.plugins_dir.join(format!(".{file_name}.partial"));
+        std::fs::write(&staging, bytes).expect("write plugin");
+        std::fs::rename(&staging, self.plugins_dir.join(file_name))
+            .expect("rename plugin into place");
+    }
+
+    /// The `GET /api/v1/plugins/{name}` document.
+    pub async fn plugin(&self, name: &str) -> (u16, Value) {
+        self.get(&format!("/api/v1/plugins/{name}")).await
+    }
+
+    /// Polls `check` every 50 ms until it returns `Some`, for at most `limit`.
+    pub async fn wait_for<T, F, Fut>(&self, limit: Duration, mut check: F) -> Option<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(value) = check().await {
+                return Some(value);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    /// Stops the server and starts a new one on the same data dir and database.
+    pub async fn restart(mut self) -> Self {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("server stops");
+        }
+        let server = devpulse::server::start(self.settings.clone())
+            .await
+            .expect("server restarts");
+        self.base = format!("http://{}", server.addr);
+        self.server = Some(server);
+        self
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("server stops");
+        }
+        if let Some(pg) = &self.postgres {
+            pg.drop_now().await;
+        }
+    }
+}
+
+/// Declares each listed `async fn name(backend: Backend)` as two tests,
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

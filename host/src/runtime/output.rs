@@ -2,6 +2,7 @@
 //! A shared line budget per call stops a chatty plugin from flooding the log;
 //! the tail of stderr is kept so a panic message can be shown with the trap.
 
+use bytes::Bytes;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -9,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 /// Lines a single call may log (stdout, stderr and the `log` import together).
 pub const LINE_BUDGET: u32 = 500;
@@ -136,6 +138,41 @@ impl LineWriter {
             }
         }
     }
+}
+
+impl LineWriter {
+    fn push(&mut self, buf: &[u8]) {
+        for &byte in buf {
+            if byte == b'\n' {
+                self.emit();
+            } else {
+                self.line.push(byte);
+                if self.line.len() >= MAX_LINE {
+                    self.emit();
+                }
+            }
+        }
+    }
+}
+
+impl OutputStream for LineWriter {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for LineWriter {
+    async fn ready(&mut self) {}
 }
 
 impl AsyncWrite for LineWriter {

@@ -1,0 +1,15 @@
+//! Builds the test fixtures to wasm32-wasip2 and exposes their paths as constants.
+
+fn main() {
+    let guests = guest_build::build(&[
+        "echo",
+        "future-wit",
+        "greeter-v1",
+        "greeter-v2",
+        "legacy",
+        "misbehave",
+        "not-a-plugin",
+        "trap-describe",
+    ]);
+    guest_build::write_paths(&guests, "fixtures.rs");
+}
