@@ -76,7 +76,7 @@ enum ListResponse {
 #[derive(ApiResponse)]
 enum GetResponse {
     #[oai(status = 200)]
-    Ok(Json<PluginInfo>),
+    Ok(Json<Box<PluginInfo>>),
     /// No plugin and no failed file by that name.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
@@ -85,7 +85,7 @@ enum GetResponse {
 #[derive(ApiResponse)]
 enum SwitchResponse {
     #[oai(status = 200)]
-    Ok(Json<PluginInfo>),
+    Ok(Json<Box<PluginInfo>>),
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// The database did not record the switch.
@@ -227,7 +227,7 @@ impl PluginsApi {
     #[oai(path = "/plugins/:name", method = "get", operation_id = "getPlugin")]
     async fn get(&self, name: Path<String>) -> GetResponse {
         match self.state.plugin_info(&name) {
-            Some(info) => GetResponse::Ok(Json(info)),
+            Some(info) => GetResponse::Ok(Json(Box::new(info))),
             None => GetResponse::NotFound(Json(Problem::not_found(format!(
                 "no plugin named {}",
                 name.0
@@ -270,7 +270,7 @@ impl PluginsApi {
             )));
         }
         match self.state.plugin_info(name) {
-            Some(info) => SwitchResponse::Ok(Json(info)),
+            Some(info) => SwitchResponse::Ok(Json(Box::new(info))),
             None => SwitchResponse::NotFound(Json(Problem::not_found(format!(
                 "no loaded plugin named {name}"
             )))),
