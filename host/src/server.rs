@@ -30,6 +30,15 @@ pub struct RunningServer {
 
 /// Opens storage, loads plugins and starts serving on `settings.listen`.
 pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
+    start_with(settings, Extras::new()).await
+}
+
+/// Endpoints an embedder mounts at exact paths beside the API (the benchmarks
+/// mount a native twin of a plugin route this way).
+pub type Extras = std::collections::BTreeMap<String, poem::endpoint::BoxEndpoint<'static>>;
+
+/// Like [`start`], with extra endpoints.
+pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<RunningServer> {
     settings.file.validate()?;
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
@@ -67,11 +76,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     plugin_dir.rescan(&runtime).await;
     let watcher = tokio::spawn(plugin_dir.watch(runtime.clone()));
 
-    let app = api::app(AppState {
+    let state = AppState {
         runtime: runtime.clone(),
         telemetry,
         redis: redis.clone(),
-    })?;
+    };
+    let app = api::app(state, extras)?;
     let acceptor = TcpListener::bind(settings.listen)
         .into_acceptor()
         .await

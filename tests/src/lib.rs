@@ -190,6 +190,23 @@ impl TestServer {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// GET `path` as text.
+    pub async fn text(&self, path: &str) -> String {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("a text body")
+    }
+
+    /// The live OpenAPI document.
+    pub async fn document(&self) -> Value {
+        serde_json::from_str(&self.text("/openapi.json").await).expect("the document is JSON")
+    }
+
     /// POST with no body.
     pub async fn post_empty(&self, path: &str) -> (u16, Value) {
         let response = self.http.post(self.url(path)).send().await.expect("POST");
@@ -229,6 +246,13 @@ impl TestServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         None
+    }
+
+    /// A connection to the server's database, to check what was committed.
+    pub async fn db(&self) -> sea_orm::DatabaseConnection {
+        devpulse::store::connect(&self.settings.database_url)
+            .await
+            .expect("open the test database")
     }
 
     /// Stops the server and starts a new one on the same data dir and database.

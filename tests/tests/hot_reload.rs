@@ -26,15 +26,7 @@ async fn a_dropped_file_serves_then_upgrades_under_load_then_leaves() {
         Some("1.0.0"),
         "the new plugin answers within seconds"
     );
-    let document: Value = server
-        .http
-        .get(server.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = server.document().await;
     assert!(
         document["paths"]["/api/v1/greeter/version"]["get"].is_object(),
         "the document follows hot loads"
@@ -201,15 +193,7 @@ async fn bad_files_are_listed_with_reasons_and_the_rest_keep_serving() {
         "the old version keeps running"
     );
 
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.text("/metrics").await;
     assert!(
         metrics.contains("devpulse_plugin_load_failures_total"),
         "load failures are counted"

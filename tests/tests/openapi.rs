@@ -45,15 +45,7 @@ async fn the_document_is_valid_and_describes_plugin_routes() {
     let server = TestServer::start(Backend::Sqlite)
         .await
         .expect("sqlite needs nothing");
-    let text = server
-        .http
-        .get(server.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.text("/openapi.json").await;
     let document: Value = serde_json::from_str(&text).unwrap();
     validate(&text);
 
@@ -80,15 +72,7 @@ async fn the_document_is_valid_and_describes_plugin_routes() {
             .any(|tag| tag["name"] == "hello")
     );
 
-    let html = server
-        .http
-        .get(server.url("/docs"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = server.text("/docs").await;
     assert!(html.contains("SwaggerUIBundle"), "Swagger UI is served");
     assert!(
         html.contains("/api/v1/hello/greetings"),

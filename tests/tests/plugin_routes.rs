@@ -1,7 +1,9 @@
 //! Plugin routes end to end: the bundled `hello` plugin answers, its writes
 //! persist across a restart, and invalid input never reaches it.
 
+use devpulse::store::entities::{event, metric_point};
 use devpulse_e2e::{Backend, TestServer, on_both_backends};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 async fn hello_greets_and_remembers_across_restarts(backend: Backend) {
@@ -21,7 +23,39 @@ async fn hello_greets_and_remembers_across_restarts(backend: Backend) {
         .await;
     assert_eq!((status, body["times_greeted"].clone()), (201, json!(2)));
 
+    // The call's event and metric point were committed with its document.
+    let db = server.db().await;
+    let events = event::Entity::find()
+        .filter(event::Column::Kind.eq("hello.greeted"))
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(
+        events.iter().all(|e| e.org == "default"
+            && e.source == "hello"
+            && e.payload == json!({"name": "Ann"}))
+    );
+    let points = metric_point::Entity::find()
+        .filter(metric_point::Column::Name.eq("hello.greetings"))
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[0].labels, json!({"name": "Ann"}));
+    db.close().await.unwrap();
+
+    let (_, info) = server.plugin("hello").await;
+    let sha = info["sha256"].as_str().unwrap().to_owned();
     let server = server.restart().await;
+    let cached = std::fs::read_dir(server.data_dir.join("cache"))
+        .unwrap()
+        .flatten()
+        .any(|engine_dir| engine_dir.path().join(format!("{sha}.cwasm")).exists());
+    assert!(
+        cached,
+        "compiled code is cached on disk by engine and component hash"
+    );
     let (status, body) = server.get("/api/v1/hello/greetings/Ann").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["times_greeted"], 2);
@@ -108,15 +142,7 @@ async fn disabling_a_plugin_hides_it_until_enabled_even_across_restarts(backend:
         (status, problem["type"].as_str()),
         (404, Some("urn:devpulse:problem:plugin-disabled"))
     );
-    let document: serde_json::Value = server
-        .http
-        .get(server.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = server.document().await;
     assert!(
         document["paths"].get("/api/v1/hello/greetings").is_none(),
         "disabled routes leave the document"

@@ -2,7 +2,9 @@
 //! host import fails only that call, and the server stays healthy. Ungranted
 //! capabilities answer `denied`.
 
+use devpulse::store::entities::plugin_document;
 use devpulse_e2e::{Backend, Options, TestServer, fixtures};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -90,24 +92,42 @@ async fn each_fault_fails_only_its_own_call() {
         );
         assert_healthy(&server).await;
     }
+    let db = server.db().await;
+    let documents = plugin_document::Entity::find()
+        .filter(plugin_document::Column::Plugin.eq("misbehave"))
+        .all(&db)
+        .await
+        .unwrap();
+    assert!(
+        documents.is_empty(),
+        "a trapped call commits nothing: {documents:?}"
+    );
+    db.close().await.unwrap();
     let (_, info) = server.plugin("misbehave").await;
     let stats = &info["stats"]["on-request"];
     assert_eq!(stats["timeouts"], 2, "{info}");
     assert_eq!(stats["memory_exceeded"], 1, "{info}");
     assert_eq!(stats["traps"], 1, "{info}");
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.text("/metrics").await;
     assert!(
         metrics.contains(r#"devpulse_plugin_calls_total{export="on-request",outcome="timeout",plugin="misbehave"} 2"#),
         "{metrics}"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_has_no_environment_files_or_sockets() {
+    let server = start(CONFIG).await;
+    let (status, body) = server.get("/api/v1/misbehave/escape").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["env_vars"], 0, "{body}");
+    for refused in ["root_listing", "file_read", "tcp_connect"] {
+        assert!(
+            body[refused]["Err"].is_string(),
+            "{refused} should fail: {body}"
+        );
+    }
     server.stop().await;
 }
 

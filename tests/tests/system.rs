@@ -21,15 +21,7 @@ async fn health_version_and_metrics() {
         201
     );
     assert_eq!(server.get("/nowhere").await.0, 404);
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.text("/metrics").await;
     for expected in [
         r#"devpulse_http_requests_total{route="/api/v1/hello/greetings",status="201"} 1"#,
         r#"devpulse_http_requests_total{route="health",status="200"} 1"#,

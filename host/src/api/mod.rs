@@ -51,7 +51,10 @@ fn service(state: &AppState) -> OpenApiService<HostApi, ()> {
 }
 
 /// Builds the whole HTTP application.
-pub fn app(state: AppState) -> anyhow::Result<impl Endpoint<Output = Response>> {
+pub fn app(
+    state: AppState,
+    extras: crate::server::Extras,
+) -> anyhow::Result<impl Endpoint<Output = Response>> {
     let service = service(&state);
     let host_spec = service.spec();
     let swagger = service.swagger_ui_html();
@@ -63,6 +66,7 @@ pub fn app(state: AppState) -> anyhow::Result<impl Endpoint<Output = Response>> 
         document,
         host_spec,
         swagger,
+        extras,
     };
     let telemetry = state.telemetry.clone();
     Ok(dispatcher.around(move |endpoint, request| {
@@ -92,6 +96,7 @@ struct Dispatcher {
     document: Arc<LiveDocument>,
     host_spec: String,
     swagger: String,
+    extras: crate::server::Extras,
 }
 
 impl Endpoint for Dispatcher {
@@ -99,6 +104,11 @@ impl Endpoint for Dispatcher {
 
     async fn call(&self, mut request: Request) -> poem::Result<Response> {
         let path = request.uri().path().to_owned();
+        if let Some(extra) = self.extras.get(&path) {
+            let mut response = extra.call(request).await?;
+            response.set_data(RouteLabel(path));
+            return Ok(response);
+        }
         if let Some((name, rest)) = plugin_routes::plugin_path(&path) {
             let body = request.take_body();
             return Ok(plugin_routes::dispatch(&self.state, name, rest, request, body).await);

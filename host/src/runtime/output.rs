@@ -181,16 +181,7 @@ impl AsyncWrite for LineWriter {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        for &byte in buf {
-            if byte == b'\n' {
-                self.emit();
-            } else {
-                self.line.push(byte);
-                if self.line.len() >= MAX_LINE {
-                    self.emit();
-                }
-            }
-        }
+        self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }
 
