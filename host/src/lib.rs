@@ -6,11 +6,13 @@
 //! `config`, `telemetry` (metrics and logs), `auth` (who is calling).
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod bundled;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod identity;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use devpulse::cli::{Cli, Command, PluginCommand};
+use devpulse::cli::{Cli, Command, PluginCommand, TokenCommand};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -15,16 +15,17 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("shutting down");
             server.stop().await
         }
-        Command::Plugin {
-            command: PluginCommand::Inspect { file },
-        } => match devpulse::cli::inspect(&file).await {
+        Command::Token { command: TokenCommand::Create(args) } => {
+            let secret = devpulse::cli::create_token(&args).await?;
+            println!("{secret}");
+            Ok(())
+        }
+        Command::Plugin { command: PluginCommand::Inspect { file } } => match devpulse::cli::inspect(&file).await {
             Ok(report) => {
                 println!("{}", serde_json::to_string_pretty(&report)?);
                 Ok(())
             }
-            Err(err) => {
-                Err(err).with_context(|| format!("{} is not a loadable plugin", file.display()))
-            }
+            Err(err) => Err(err).with_context(|| format!("{} is not a loadable plugin", file.display())),
         },
     }
 }

@@ -42,30 +42,20 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
     settings.file.validate()?;
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
-    std::fs::create_dir_all(&settings.plugins_dir).with_context(|| {
-        format!(
-            "creating the plugins dir {}",
-            settings.plugins_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&settings.plugins_dir)
+        .with_context(|| format!("creating the plugins dir {}", settings.plugins_dir.display()))?;
     let db = crate::store::connect(&settings.database_url)
         .await
         .with_context(|| format!("opening the database {}", redact(&settings.database_url)))?;
+    crate::auth::bootstrap::run(&db, &settings.data_dir).await.context("bootstrapping the first org")?;
     let redis = match &settings.redis_url {
-        Some(url) => Some(
-            Redis::connect(url)
-                .await
-                .with_context(|| format!("connecting to Redis at {}", redact(url)))?,
-        ),
+        Some(url) => {
+            Some(Redis::connect(url).await.with_context(|| format!("connecting to Redis at {}", redact(url)))?)
+        }
         None => None,
     };
     let telemetry = Telemetry::new();
-    let runtime = Runtime::new(
-        &settings.data_dir,
-        db,
-        settings.file.clone(),
-        telemetry.clone(),
-    )?;
+    let runtime = Runtime::new(&settings.data_dir, db, settings.file.clone(), telemetry.clone())?;
     runtime.restore_switches().await?;
     for (name, bytes) in crate::bundled::PLUGINS {
         if let Err(err) = runtime.install((*bytes).into(), Origin::Bundled).await {
@@ -76,11 +66,7 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
     plugin_dir.rescan(&runtime).await;
     let watcher = tokio::spawn(plugin_dir.watch(runtime.clone()));
 
-    let state = AppState {
-        runtime: runtime.clone(),
-        telemetry,
-        redis: redis.clone(),
-    };
+    let state = AppState { runtime: runtime.clone(), telemetry, redis: redis.clone() };
     let app = api::app(state, extras)?;
     let acceptor = TcpListener::bind(settings.listen)
         .into_acceptor()
@@ -104,14 +90,7 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
             .await
     });
     tracing::info!(%addr, plugins = runtime.registry().all().len(), "DevPulse is serving");
-    Ok(RunningServer {
-        addr,
-        runtime,
-        shutdown,
-        http,
-        watcher,
-        redis,
-    })
+    Ok(RunningServer { addr, runtime, shutdown, http, watcher, redis })
 }
 
 impl RunningServer {

@@ -23,10 +23,7 @@ fn serve_takes_options_from_the_environment_and_stops_cleanly_on_sigterm() {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let started = Instant::now();
     let addr = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the server did not start"
-        );
+        assert!(started.elapsed() < Duration::from_secs(60), "the server did not start");
         let line = lines.next().expect("the server exited early").unwrap();
         if line.contains("DevPulse is serving")
             && let Some(addr) = line.split("addr=").nth(1)
@@ -34,48 +31,26 @@ fn serve_takes_options_from_the_environment_and_stops_cleanly_on_sigterm() {
             break addr.split_whitespace().next().unwrap().to_owned();
         }
     };
-    assert!(
-        dir.path().join("data/devpulse.db").exists(),
-        "SQLite lives in the data dir"
-    );
+    assert!(dir.path().join("data/devpulse.db").exists(), "SQLite lives in the data dir");
     assert!(dir.path().join("plugins").is_dir());
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "SIGTERM is a clean exit: {exit:?}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(
-        rest.iter().any(|line| line.contains("DevPulse stopped")),
-        "{rest:?}"
-    );
+    assert!(rest.iter().any(|line| line.contains("DevPulse stopped")), "{rest:?}");
     assert!(!addr.is_empty());
 }
 
 #[test]
 fn help_documents_every_serve_option() {
-    let output = Command::new(BIN)
-        .args(["serve", "--help"])
-        .output()
-        .unwrap();
+    let output = Command::new(BIN).args(["serve", "--help"]).output().unwrap();
     let help = String::from_utf8(output.stdout).unwrap();
-    for option in [
-        "--listen",
-        "--data-dir",
-        "--plugins-dir",
-        "--database-url",
-        "--redis-url",
-        "--config",
-    ] {
+    for option in ["--listen", "--data-dir", "--plugins-dir", "--database-url", "--redis-url", "--config"] {
         assert!(help.contains(option), "{option} missing from\n{help}");
     }
-    assert!(
-        help.contains("DEVPULSE_DATABASE_URL"),
-        "environment variables are documented"
-    );
+    assert!(help.contains("DEVPULSE_DATABASE_URL"), "environment variables are documented");
 }
 
 #[test]
@@ -83,15 +58,8 @@ fn inspect_explains_why_a_file_is_not_a_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("garbage.wasm");
     std::fs::write(&file, b"definitely not wasm").unwrap();
-    let output = Command::new(BIN)
-        .args(["plugin", "inspect"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let output = Command::new(BIN).args(["plugin", "inspect"]).arg(&file).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("is not a loadable plugin") && stderr.contains("not a WebAssembly file"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("is not a loadable plugin") && stderr.contains("not a WebAssembly file"), "{stderr}");
 }

@@ -12,10 +12,5 @@ pub fn fetch(request: &OutgoingRequest) -> Result<IncomingResponse, Error> {
 
 /// A `GET` of `url` with no extra headers.
 pub fn get(url: &str) -> Result<IncomingResponse, Error> {
-    fetch(&OutgoingRequest {
-        method: Method::Get,
-        url: url.into(),
-        headers: Vec::new(),
-        body: None,
-    })
+    fetch(&OutgoingRequest { method: Method::Get, url: url.into(), headers: Vec::new(), body: None })
 }

@@ -32,8 +32,8 @@ mod request;
 pub mod storage;
 
 pub use bindings::devpulse::plugin::types::{
-    Error, Event, Manifest, Method, Param, ParamLocation, Principal, Request, Response,
-    ResponseSpec, Role, Route, Schedule, SignatureScheme, Timestamp, WebhookSource,
+    Error, Event, Manifest, Method, Param, ParamLocation, Principal, Request, Response, ResponseSpec, Role, Route,
+    Schedule, SignatureScheme, Timestamp, WebhookSource,
 };
 pub use request::{Routes, route};
 
@@ -82,11 +82,7 @@ impl Response {
     /// A JSON response with the given status.
     pub fn json(status: u16, body: &impl serde::Serialize) -> Result<Self, Error> {
         let body = serde_json::to_string(body).map_err(|err| Error::Internal(err.to_string()))?;
-        Ok(Response {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: Some(body),
-        })
+        Ok(Response { status, headers: vec![("content-type".into(), "application/json".into())], body: Some(body) })
     }
 }
 
@@ -128,7 +124,7 @@ macro_rules! export_plugin {
             // Only components export symbols; natively the plugin is a plain
             // library (for unit tests), and WIT export names cannot be linked.
             #[cfg(target_arch = "wasm32")]
-            $crate::__private::bindings::__export!(Export with_types_in $crate::__private::bindings);
+    $crate::__private::bindings::__export!(Export with_types_in $crate::__private::bindings);
         };
     };
 }

@@ -43,17 +43,11 @@ impl Request {
 
     /// The body parsed as JSON (the host has already checked it against the schema).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        let body = self
-            .body
-            .as_deref()
-            .ok_or_else(|| Error::InvalidInput("a JSON body is required".into()))?;
+        let body = self.body.as_deref().ok_or_else(|| Error::InvalidInput("a JSON body is required".into()))?;
         serde_json::from_str(body).map_err(invalid)
     }
 }
 
 fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
+    pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
 }

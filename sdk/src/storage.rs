@@ -12,9 +12,7 @@ pub struct Page<T> {
 
 /// The document at `key`, if any.
 pub fn get<T: DeserializeOwned>(key: &str) -> Result<Option<T>, Error> {
-    raw::get(key)?
-        .map(|text| serde_json::from_str(&text).map_err(invalid))
-        .transpose()
+    raw::get(key)?.map(|text| serde_json::from_str(&text).map_err(invalid)).transpose()
 }
 
 /// Stores `value` at `key`, replacing what was there.
@@ -28,26 +26,14 @@ pub fn delete(key: &str) -> Result<bool, Error> {
 }
 
 /// Documents whose key starts with `prefix`, in key order.
-pub fn scan<T: DeserializeOwned>(
-    prefix: &str,
-    cursor: Option<&str>,
-    limit: u32,
-) -> Result<Page<T>, Error> {
+pub fn scan<T: DeserializeOwned>(prefix: &str, cursor: Option<&str>, limit: u32) -> Result<Page<T>, Error> {
     let page = raw::scan(prefix, cursor, limit)?;
     let entries = page
         .entries
         .into_iter()
-        .map(|entry| {
-            Ok((
-                entry.key,
-                serde_json::from_str(&entry.value).map_err(invalid)?,
-            ))
-        })
+        .map(|entry| Ok((entry.key, serde_json::from_str(&entry.value).map_err(invalid)?)))
         .collect::<Result<_, Error>>()?;
-    Ok(Page {
-        entries,
-        next_cursor: page.next_cursor,
-    })
+    Ok(Page { entries, next_cursor: page.next_cursor })
 }
 
 /// How many documents have a key starting with `prefix`.

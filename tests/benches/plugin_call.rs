@@ -25,32 +25,18 @@ fn request() -> Request {
         query: Vec::new(),
         headers: Vec::new(),
         body: Some(BODY.into()),
-        principal: Principal {
-            user_id: "bench".into(),
-            org_id: "default".into(),
-            role: Role::Owner,
-        },
+        principal: Principal { user_id: "bench".into(), org_id: "default".into(), role: Role::Owner },
     }
 }
 
 fn plugin_call(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let runtime = rt.block_on(async {
-        let db = devpulse::store::connect(&devpulse::store::default_url(dir.path()))
-            .await
-            .unwrap();
-        let runtime =
-            Runtime::new(dir.path(), db, FileConfig::default(), Telemetry::new()).unwrap();
+        let db = devpulse::store::connect(&devpulse::store::default_url(dir.path())).await.unwrap();
+        let runtime = Runtime::new(dir.path(), db, FileConfig::default(), Telemetry::new()).unwrap();
         let bytes = std::fs::read(fixtures::ECHO).unwrap();
-        runtime
-            .install(bytes.into(), Origin::File(fixtures::ECHO.into()))
-            .await
-            .unwrap();
+        runtime.install(bytes.into(), Origin::File(fixtures::ECHO.into())).await.unwrap();
         runtime
     });
     let plugin = runtime.registry().get("echo").unwrap();
@@ -63,9 +49,7 @@ fn plugin_call(c: &mut Criterion) {
             assert_eq!(response.body.as_deref(), Some(expected.as_str()));
         })
     });
-    group.bench_function("native_same_logic", |b| {
-        b.iter(|| echo::respond(black_box(BODY)).unwrap())
-    });
+    group.bench_function("native_same_logic", |b| b.iter(|| echo::respond(black_box(BODY)).unwrap()));
     group.finish();
 }
 

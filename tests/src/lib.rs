@@ -28,8 +28,7 @@ pub fn in_ci() -> bool {
 
 /// The PostgreSQL server used to create per-test databases.
 pub fn postgres_admin_url() -> String {
-    std::env::var("DEVPULSE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DEVPULSE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// The Redis server tests use.
@@ -63,32 +62,16 @@ impl PgDatabase {
                 return None;
             }
         };
-        let name = format!(
-            "devpulse_test_{}",
-            ulid::Ulid::new().to_string().to_lowercase()
-        );
-        db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("create test database");
-        let base = admin
-            .rsplit_once('/')
-            .map(|(base, _)| base)
-            .unwrap_or(&admin);
-        Some(PgDatabase {
-            url: format!("{base}/{name}"),
-            name,
-        })
+        let name = format!("devpulse_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+        db.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+        let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
+        Some(PgDatabase { url: format!("{base}/{name}"), name })
     }
 
     /// Drops the database, closing any connection still open to it.
     pub async fn drop_now(&self) {
         if let Ok(db) = Database::connect(&postgres_admin_url()).await {
-            let _ = db
-                .execute_unprepared(&format!(
-                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                    self.name
-                ))
-                .await;
+            let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).await;
         }
     }
 }
@@ -104,6 +87,8 @@ pub struct Options {
 /// A DevPulse server on a free loopback port.
 pub struct TestServer {
     pub base: String,
+    /// The bootstrap token: owner of org `default`, operator.
+    pub token: String,
     pub plugins_dir: PathBuf,
     pub data_dir: PathBuf,
     pub http: reqwest::Client,
@@ -150,11 +135,14 @@ impl TestServer {
             redis_url,
             file: FileConfig::parse(&options.config).expect("test config is valid TOML"),
         };
-        let server = devpulse::server::start(settings.clone())
-            .await
-            .expect("server starts");
+        let server = devpulse::server::start(settings.clone()).await.expect("server starts");
+        let token = std::fs::read_to_string(data_dir.join(devpulse::auth::bootstrap::TOKEN_FILE))
+            .expect("the first start writes the bootstrap token")
+            .trim()
+            .to_owned();
         Some(TestServer {
             base: format!("http://{}", server.addr),
+            token,
             plugins_dir,
             data_dir,
             http: reqwest::Client::new(),
@@ -170,36 +158,61 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
-    /// GET `path`; the status and the JSON body (`Null` when not JSON).
-    pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.url(path)).send().await.expect("GET");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+    /// A request to `path` with the bootstrap token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(&self.token)
     }
 
-    /// POST a JSON body to `path`.
+    /// GET `path` with the bootstrap token; the status and the JSON body (`Null` when not JSON).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.get_as(&self.token, path).await
+    }
+
+    /// GET `path` with `token`.
+    pub async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+        send(self.http.get(self.url(path)).bearer_auth(token)).await
+    }
+
+    /// POST a JSON body to `path` with the bootstrap token.
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("POST");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.post_as(&self.token, path, body).await
+    }
+
+    /// POST a JSON body to `path` with `token`.
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        send(self.http.post(self.url(path)).bearer_auth(token).json(body)).await
+    }
+
+    /// Any request with `token`, and an optional JSON body.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        send(request).await
+    }
+
+    /// Creates a user of the bootstrap org with `role` and returns their id and a token.
+    pub async fn user_with_role(&self, role: &str) -> (String, String) {
+        let email = format!("{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+        let (status, user) =
+            self.post("/api/v1/users", &serde_json::json!({"display_name": role, "email": email, "role": role})).await;
+        assert_eq!(status, 201, "{user}");
+        let id = user["id"].as_str().expect("user id").to_owned();
+        let (status, token) = self.post("/api/v1/tokens", &serde_json::json!({"name": "test", "user_id": id})).await;
+        assert_eq!(status, 201, "{token}");
+        (id, token["secret"].as_str().expect("secret").to_owned())
     }
 
     /// GET `path` as text.
     pub async fn text(&self, path: &str) -> String {
-        self.http
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("GET")
-            .text()
-            .await
-            .expect("a text body")
+        self.http.get(self.url(path)).send().await.expect("GET").text().await.expect("a text body")
     }
 
     /// The live OpenAPI document.
@@ -209,9 +222,7 @@ impl TestServer {
 
     /// POST with no body.
     pub async fn post_empty(&self, path: &str) -> (u16, Value) {
-        let response = self.http.post(self.url(path)).send().await.expect("POST");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        send(self.request(reqwest::Method::POST, path)).await
     }
 
     /// Puts a file into the plugins folder the way an operator should: written
@@ -223,8 +234,7 @@ impl TestServer {
     pub fn install_bytes(&self, bytes: &[u8], file_name: &str) {
         let staging = self.plugins_dir.join(format!(".{file_name}.partial"));
         std::fs::write(&staging, bytes).expect("write plugin");
-        std::fs::rename(&staging, self.plugins_dir.join(file_name))
-            .expect("rename plugin into place");
+        std::fs::rename(&staging, self.plugins_dir.join(file_name)).expect("rename plugin into place");
     }
 
     /// The `GET /api/v1/plugins/{name}` document.
@@ -250,9 +260,7 @@ impl TestServer {
 
     /// A connection to the server's database, to check what was committed.
     pub async fn db(&self) -> sea_orm::DatabaseConnection {
-        devpulse::store::connect(&self.settings.database_url)
-            .await
-            .expect("open the test database")
+        devpulse::store::connect(&self.settings.database_url).await.expect("open the test database")
     }
 
     /// Stops the server and starts a new one on the same data dir and database.
@@ -260,9 +268,7 @@ impl TestServer {
         if let Some(server) = self.server.take() {
             server.stop().await.expect("server stops");
         }
-        let server = devpulse::server::start(self.settings.clone())
-            .await
-            .expect("server restarts");
+        let server = devpulse::server::start(self.settings.clone()).await.expect("server restarts");
         self.base = format!("http://{}", server.addr);
         self.server = Some(server);
         self
@@ -276,6 +282,12 @@ impl TestServer {
             pg.drop_now().await;
         }
     }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("the request reaches the server");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Declares each listed `async fn name(backend: Backend)` as two tests,

@@ -12,20 +12,12 @@ fn validate(document: &str) -> bool {
     let path = dir.path().join("openapi.json");
     std::fs::write(&path, document).unwrap();
     let python = std::env::var("DEVPULSE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let output = Command::new(&python)
-        .args(["-m", "openapi_spec_validator"])
-        .arg(&path)
-        .output();
+    let output = Command::new(&python).args(["-m", "openapi_spec_validator"]).arg(&path).output();
     match output {
         Ok(output) if output.status.success() => true,
         Ok(output) if String::from_utf8_lossy(&output.stderr).contains("No module named") => {
-            assert!(
-                !in_ci(),
-                "openapi-spec-validator is missing and CI=true; run scripts/setup"
-            );
-            eprintln!(
-                "skipping validation: openapi-spec-validator is not installed (scripts/setup installs it)"
-            );
+            assert!(!in_ci(), "openapi-spec-validator is missing and CI=true; run scripts/setup");
+            eprintln!("skipping validation: openapi-spec-validator is not installed (scripts/setup installs it)");
             false
         }
         Ok(output) => panic!(
@@ -42,9 +34,7 @@ fn validate(document: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_is_valid_and_describes_plugin_routes() {
-    let server = TestServer::start(Backend::Sqlite)
-        .await
-        .expect("sqlite needs nothing");
+    let server = TestServer::start(Backend::Sqlite).await.expect("sqlite needs nothing");
     let text = server.text("/openapi.json").await;
     let document: Value = serde_json::from_str(&text).unwrap();
     validate(&text);
@@ -52,31 +42,16 @@ async fn the_document_is_valid_and_describes_plugin_routes() {
     let post = &document["paths"]["/api/v1/hello/greetings"]["post"];
     assert_eq!(post["tags"][0], "hello");
     assert_eq!(post["x-devpulse-min-role"], "developer");
-    assert_eq!(
-        post["requestBody"]["content"]["application/json"]["schema"]["required"][0],
-        "name"
-    );
+    assert_eq!(post["requestBody"]["content"]["application/json"]["schema"]["required"][0], "name");
     assert!(post["responses"]["201"]["content"]["application/json"]["schema"].is_object());
     let get = &document["paths"]["/api/v1/hello/greetings/{name}"]["get"];
     assert_eq!(get["parameters"][0]["in"], "path");
-    assert!(
-        document["paths"]["/api/v1/plugins/{name}"]["get"].is_object(),
-        "host routes are there too"
-    );
+    assert!(document["paths"]["/api/v1/plugins/{name}"]["get"].is_object(), "host routes are there too");
     assert!(document["paths"]["/health"]["get"].is_object());
-    assert!(
-        document["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|tag| tag["name"] == "hello")
-    );
+    assert!(document["tags"].as_array().unwrap().iter().any(|tag| tag["name"] == "hello"));
 
     let html = server.text("/docs").await;
     assert!(html.contains("SwaggerUIBundle"), "Swagger UI is served");
-    assert!(
-        html.contains("/api/v1/hello/greetings"),
-        "Swagger UI shows the live document"
-    );
+    assert!(html.contains("/api/v1/hello/greetings"), "Swagger UI shows the live document");
     server.stop().await;
 }

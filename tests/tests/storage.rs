@@ -6,13 +6,7 @@ use devpulse::store::writes::WriteSet;
 use devpulse_e2e::{Backend, PgDatabase, on_both_backends};
 use serde_json::json;
 
-async fn database(
-    backend: Backend,
-) -> Option<(
-    sea_orm::DatabaseConnection,
-    Option<PgDatabase>,
-    tempfile::TempDir,
-)> {
+async fn database(backend: Backend) -> Option<(sea_orm::DatabaseConnection, Option<PgDatabase>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let (url, pg) = match backend {
         Backend::Sqlite => (devpulse::store::default_url(dir.path()), None),
@@ -25,10 +19,7 @@ async fn database(
 }
 
 fn scope(plugin: &str, org: &str) -> Scope {
-    Scope {
-        plugin: plugin.into(),
-        org: org.into(),
-    }
+    Scope { plugin: plugin.into(), org: org.into() }
 }
 
 async fn scans_merge_pending_writes_in_byte_order(backend: Backend) {
@@ -44,26 +35,14 @@ async fn scans_merge_pending_writes_in_byte_order(backend: Backend) {
     // Other plugins and orgs never show up.
     let mut elsewhere = WriteSet::default();
     elsewhere.put("a/9".into(), json!(0));
-    elsewhere
-        .commit(&db, &scope("hello", "other-org"))
-        .await
-        .unwrap();
+    elsewhere.commit(&db, &scope("hello", "other-org")).await.unwrap();
     elsewhere = WriteSet::default();
     elsewhere.put("a/8".into(), json!(0));
-    elsewhere
-        .commit(&db, &scope("other-plugin", "acme"))
-        .await
-        .unwrap();
+    elsewhere.commit(&db, &scope("other-plugin", "acme")).await.unwrap();
 
-    let keys = |rows: Vec<(String, serde_json::Value)>| {
-        rows.into_iter().map(|(key, _)| key).collect::<Vec<_>>()
-    };
+    let keys = |rows: Vec<(String, serde_json::Value)>| rows.into_iter().map(|(key, _)| key).collect::<Vec<_>>();
     let stored = documents::scan(&db, &hello, "a/", None, 100).await.unwrap();
-    assert_eq!(
-        keys(stored),
-        ["a/1", "a/2", "a/3", "a/Z", "a/é"],
-        "byte order on every backend"
-    );
+    assert_eq!(keys(stored), ["a/1", "a/2", "a/3", "a/Z", "a/é"], "byte order on every backend");
 
     let mut call = WriteSet::default();
     call.put("a/25".into(), json!("new"));
@@ -75,19 +54,12 @@ async fn scans_merge_pending_writes_in_byte_order(backend: Backend) {
     assert_eq!(keys(next), ["a/Z", "a/é"], "the deleted a/3 is skipped");
     assert_eq!(call.count(&db, &hello, "a/").await.unwrap(), 5);
     assert_eq!(call.get(&db, &hello, "a/3").await.unwrap(), None);
-    assert_eq!(
-        documents::count(&db, &hello, "a/").await.unwrap(),
-        5,
-        "nothing is written before commit"
-    );
+    assert_eq!(documents::count(&db, &hello, "a/").await.unwrap(), 5, "nothing is written before commit");
 
     call.commit(&db, &hello).await.unwrap();
     let stored = documents::scan(&db, &hello, "a/", None, 100).await.unwrap();
     assert_eq!(keys(stored), ["a/1", "a/2", "a/25", "a/Z", "a/é"]);
-    assert_eq!(
-        documents::get(&db, &hello, "a/25").await.unwrap(),
-        Some(json!("new"))
-    );
+    assert_eq!(documents::get(&db, &hello, "a/25").await.unwrap(), Some(json!("new")));
     db.close().await.unwrap();
     if let Some(pg) = pg {
         pg.drop_now().await;

@@ -7,19 +7,11 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_version_and_metrics() {
-    let server = TestServer::start(Backend::Sqlite)
-        .await
-        .expect("sqlite needs nothing");
+    let server = TestServer::start(Backend::Sqlite).await.expect("sqlite needs nothing");
     assert_eq!(server.get("/health").await, (200, json!({"status": "ok"})));
     let (_, version) = server.get("/version").await;
     assert_eq!(version["wit_versions"], json!(["0.1.0", "0.1.1"]));
-    assert_eq!(
-        server
-            .post("/api/v1/hello/greetings", &json!({"name": "Ann"}))
-            .await
-            .0,
-        201
-    );
+    assert_eq!(server.post("/api/v1/hello/greetings", &json!({"name": "Ann"})).await.0, 201);
     assert_eq!(server.get("/nowhere").await.0, 404);
     let metrics = server.text("/metrics").await;
     for expected in [
@@ -29,19 +21,14 @@ async fn health_version_and_metrics() {
         "devpulse_plugin_call_duration_seconds_bucket",
         "devpulse_http_request_duration_seconds_bucket",
     ] {
-        assert!(
-            metrics.contains(expected),
-            "missing {expected} in\n{metrics}"
-        );
+        assert!(metrics.contains(expected), "missing {expected} in\n{metrics}");
     }
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plugin_list_pages_with_cursors() {
-    let server = TestServer::start(Backend::Sqlite)
-        .await
-        .expect("sqlite needs nothing");
+    let server = TestServer::start(Backend::Sqlite).await.expect("sqlite needs nothing");
     server.install_plugin(fixtures::GREETER_V1.as_ref(), "greeter.wasm");
     server.install_plugin(fixtures::LEGACY.as_ref(), "legacy.wasm");
     let listed = server
@@ -60,13 +47,7 @@ async fn the_plugin_list_pages_with_cursors() {
         };
         let (status, page) = server.get(&path).await;
         assert_eq!(status, 200, "{page}");
-        names.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|item| item["name"].as_str().unwrap().to_owned()),
-        );
+        names.extend(page["items"].as_array().unwrap().iter().map(|item| item["name"].as_str().unwrap().to_owned()));
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
@@ -76,64 +57,36 @@ async fn the_plugin_list_pages_with_cursors() {
     assert_eq!(server.get("/api/v1/plugins?cursor=%%%").await.0, 400);
     assert_eq!(server.get("/api/v1/plugins?limit=0").await.0, 400);
     let (status, problem) = server.get("/api/v1/plugins/nobody").await;
-    assert_eq!(
-        (status, problem["type"].as_str()),
-        (404, Some("urn:devpulse:problem:not-found"))
-    );
+    assert_eq!((status, problem["type"].as_str()), (404, Some("urn:devpulse:problem:not-found")));
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_checks_postgres_and_redis_and_reports_an_unreachable_database() {
-    let Some(server) = TestServer::start_with(
-        Backend::Postgres,
-        Options {
-            redis: true,
-            ..Options::default()
-        },
-    )
-    .await
+    let Some(server) = TestServer::start_with(Backend::Postgres, Options { redis: true, ..Options::default() }).await
     else {
         return;
     };
     let (status, body) = server.get("/ready").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["checks"],
-        json!([{"name": "database", "ok": true}, {"name": "redis", "ok": true}])
-    );
+    assert_eq!(body["checks"], json!([{"name": "database", "ok": true}, {"name": "redis", "ok": true}]));
 
     server.postgres.as_ref().unwrap().drop_now().await;
     let (status, body) = server.get("/ready").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["checks"][0]["name"], "database");
     assert_eq!(body["checks"][0]["ok"], false);
-    assert!(
-        body["checks"][0]["error"]
-            .as_str()
-            .is_some_and(|e| !e.is_empty())
-    );
-    assert_eq!(
-        server.get("/health").await.0,
-        200,
-        "liveness does not depend on the database"
-    );
+    assert!(body["checks"][0]["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_eq!(server.get("/health").await.0, 200, "liveness does not depend on the database");
     server.stop().await;
 }
 
 #[tokio::test]
 async fn inspect_describes_a_plugin_or_says_why_not() {
-    let report = devpulse::cli::inspect(fixtures::LEGACY.as_ref())
-        .await
-        .unwrap();
+    let report = devpulse::cli::inspect(fixtures::LEGACY.as_ref()).await.unwrap();
     assert_eq!(report["wit_version"], "0.1.0");
     assert_eq!(report["manifest"]["name"], "legacy");
     assert_eq!(report["manifest"]["routes"][0]["path"], "/ping");
-    let err = devpulse::cli::inspect(fixtures::FUTURE_WIT.as_ref())
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("supported versions: 0.1.0, 0.1.1"),
-        "{err}"
-    );
+    let err = devpulse::cli::inspect(fixtures::FUTURE_WIT.as_ref()).await.unwrap_err();
+    assert!(err.to_string().contains("supported versions: 0.1.0, 0.1.1"), "{err}");
 }

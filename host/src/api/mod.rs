@@ -1,13 +1,19 @@
 //! The HTTP API: host resources through poem-openapi, plugin routes through a
 //! dispatcher in front of it, the merged OpenAPI document and Swagger UI.
 
+pub mod audit;
+pub mod error;
 pub mod openapi;
+pub mod orgs;
 pub mod pagination;
 pub mod plugin_routes;
 pub mod plugins;
 pub mod problem;
 pub mod system;
+pub mod tokens;
+pub mod users;
 
+use crate::auth::{Principal, Role};
 use crate::runtime::Runtime;
 use crate::store::redis::Redis;
 use crate::telemetry::Telemetry;
@@ -30,16 +36,31 @@ pub struct AppState {
 #[derive(Clone)]
 pub struct RouteLabel(pub String);
 
-type HostApi = (system::SystemApi, plugins::PluginsApi);
+type HostApi =
+    (system::SystemApi, plugins::PluginsApi, users::UsersApi, tokens::TokensApi, orgs::OrgsApi, audit::AuditApi);
+
+impl AppState {
+    /// The caller behind a bearer token.
+    pub async fn principal(&self, auth: &error::BearerAuth) -> Result<Principal, error::ApiError> {
+        Ok(crate::auth::authenticate(self.runtime.db(), &auth.0.token).await?)
+    }
+
+    /// The caller, if their role is `role` or higher.
+    pub async fn authorize(&self, auth: &error::BearerAuth, role: Role) -> Result<Principal, error::ApiError> {
+        let principal = self.principal(auth).await?;
+        principal.require(role)?;
+        Ok(principal)
+    }
+}
 
 fn service(state: &AppState) -> OpenApiService<HostApi, ()> {
     let api = (
-        system::SystemApi {
-            state: state.clone(),
-        },
-        plugins::PluginsApi {
-            state: state.clone(),
-        },
+        system::SystemApi { state: state.clone() },
+        plugins::PluginsApi { state: state.clone() },
+        users::UsersApi { state: state.clone() },
+        tokens::TokensApi { state: state.clone() },
+        orgs::OrgsApi { state: state.clone() },
+        audit::AuditApi { state: state.clone() },
     );
     OpenApiService::new(api, "DevPulse", env!("CARGO_PKG_VERSION"))
         .description(
@@ -51,23 +72,13 @@ fn service(state: &AppState) -> OpenApiService<HostApi, ()> {
 }
 
 /// Builds the whole HTTP application.
-pub fn app(
-    state: AppState,
-    extras: crate::server::Extras,
-) -> anyhow::Result<impl Endpoint<Output = Response>> {
+pub fn app(state: AppState, extras: crate::server::Extras) -> anyhow::Result<impl Endpoint<Output = Response>> {
     let service = service(&state);
     let host_spec = service.spec();
     let swagger = service.swagger_ui_html();
     let document = Arc::new(LiveDocument::new(&host_spec)?);
     let api = service.boxed();
-    let dispatcher = Dispatcher {
-        api,
-        state: state.clone(),
-        document,
-        host_spec,
-        swagger,
-        extras,
-    };
+    let dispatcher = Dispatcher { api, state: state.clone(), document, host_spec, swagger, extras };
     let telemetry = state.telemetry.clone();
     Ok(dispatcher.around(move |endpoint, request| {
         let telemetry = telemetry.clone();
@@ -116,26 +127,22 @@ impl Endpoint for Dispatcher {
         match path.as_str() {
             "/openapi.json" => {
                 let text = self.document.render(self.state.runtime.registry());
-                let mut response = Response::builder()
-                    .content_type("application/json")
-                    .body(text.as_str().to_owned());
+                let mut response = Response::builder().content_type("application/json").body(text.as_str().to_owned());
                 response.set_data(RouteLabel("/openapi.json".into()));
                 Ok(response)
             }
             "/docs" | "/docs/" => {
                 let live = self.document.render(self.state.runtime.registry());
                 let html = self.swagger.replacen(&self.host_spec, &live, 1);
-                let mut response = Response::builder()
-                    .content_type("text/html; charset=utf-8")
-                    .body(html);
+                let mut response = Response::builder().content_type("text/html; charset=utf-8").body(html);
                 response.set_data(RouteLabel("/docs".into()));
                 Ok(response)
             }
             _ => match self.api.call(request).await {
                 Ok(response) => Ok(response.into_response()),
-                Err(err) if err.status() == StatusCode::NOT_FOUND && !err.has_source() => Ok(
-                    problem::Problem::not_found(format!("no resource at {path}")).into_response(),
-                ),
+                Err(err) if err.status() == StatusCode::NOT_FOUND && !err.has_source() => {
+                    Ok(problem::Problem::not_found(format!("no resource at {path}")).into_response())
+                }
                 Err(err) => Ok(problem::from_poem_error(err)),
             },
         }

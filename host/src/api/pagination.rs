@@ -11,27 +11,36 @@ pub fn encode(key: &str) -> String {
 
 /// The key a cursor stands for, or `None` when it is not one of ours.
 pub fn decode(cursor: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
     String::from_utf8(bytes).ok()
 }
 
 /// Takes up to `limit` items with keys after `after`, from items sorted by key;
 /// returns them and the cursor of the next page.
-pub fn page<T>(
-    items: Vec<(String, T)>,
-    after: Option<&str>,
-    limit: u32,
-) -> (Vec<T>, Option<String>) {
+pub fn page<T>(items: Vec<(String, T)>, after: Option<&str>, limit: u32) -> (Vec<T>, Option<String>) {
     let limit = limit.clamp(1, MAX_LIMIT) as usize;
-    let mut rest = items
-        .into_iter()
-        .filter(|(key, _)| after.is_none_or(|after| key.as_str() > after));
+    let mut rest = items.into_iter().filter(|(key, _)| after.is_none_or(|after| key.as_str() > after));
     let taken: Vec<(String, T)> = rest.by_ref().take(limit).collect();
     let next = match rest.next() {
         Some(_) => taken.last().map(|(key, _)| encode(key)),
         None => None,
     };
     (taken.into_iter().map(|(_, item)| item).collect(), next)
+}
+
+/// The key after which a page starts, from an optional cursor.
+pub fn after(cursor: Option<&str>) -> Result<Option<String>, super::error::ApiError> {
+    cursor
+        .map(|cursor| decode(cursor).ok_or_else(|| super::error::ApiError::bad_request("malformed cursor")))
+        .transpose()
+}
+
+/// Given `limit + 1` rows, drops the extra one and returns the cursor of the next page.
+pub fn next<T>(rows: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
+    let limit = limit as usize;
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(|row| encode(&key(row)))
 }

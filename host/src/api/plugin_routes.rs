@@ -2,8 +2,10 @@
 //! parameters and body against the declared schemas, call the plugin, and turn
 //! its answer (or its failure) into HTTP.
 
+use super::error::ApiError;
 use super::problem::Problem;
 use super::{AppState, RouteLabel};
+use crate::auth::{self, AuthError, Role};
 use crate::runtime::call::CallError;
 use crate::runtime::manifest::RESERVED_NAMES;
 use crate::runtime::routes::RouteMatch;
@@ -40,21 +42,26 @@ fn wit_method(method: &poem::http::Method) -> Option<Method> {
 }
 
 /// Headers a plugin never sees: credentials and hop-by-hop.
-const HIDDEN_HEADERS: &[&str] = &[
-    "authorization",
-    "cookie",
-    "connection",
-    "transfer-encoding",
-    "upgrade",
-];
+const HIDDEN_HEADERS: &[&str] = &["authorization", "cookie", "connection", "transfer-encoding", "upgrade"];
 
-pub async fn dispatch(
-    state: &AppState,
-    name: &str,
-    rest: &str,
-    request: Request,
-    body: Body,
-) -> Response {
+/// A 401 or 403 problem response for a refused caller.
+fn refused(err: AuthError) -> Response {
+    let unauthorized = matches!(err, AuthError::Missing | AuthError::Invalid);
+    let mut response = ApiError::from(err).into_problem().into_response();
+    if unauthorized {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+pub async fn dispatch(state: &AppState, name: &str, rest: &str, request: Request, body: Body) -> Response {
+    let principal = match auth::bearer(&request) {
+        None => return refused(AuthError::Missing),
+        Some(secret) => match auth::authenticate(state.runtime.db(), secret).await {
+            Ok(principal) => principal,
+            Err(err) => return refused(err),
+        },
+    };
     let registry = state.runtime.registry();
     let Some(plugin) = registry.get(name) else {
         return Problem::not_found(format!("no plugin named {name}")).into_response();
@@ -74,10 +81,7 @@ pub async fn dispatch(
             let mut response = Problem::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
-                format!(
-                    "{method} is not allowed here; allowed: {}",
-                    allowed.join(", ")
-                ),
+                format!("{method} is not allowed here; allowed: {}", allowed.join(", ")),
             )
             .into_response();
             if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
@@ -86,11 +90,15 @@ pub async fn dispatch(
             return response;
         }
         RouteMatch::NotFound => {
-            return Problem::not_found(format!("plugin {name} has no route {method} {rest}"))
-                .into_response();
+            return Problem::not_found(format!("plugin {name} has no route {method} {rest}")).into_response();
         }
     };
     let label = RouteLabel(format!("/api/v1/{name}{}", route.doc.path));
+    if let Err(err) = principal.require(Role::parse(&route.doc.min_role).unwrap_or(Role::Owner)) {
+        let mut response = refused(err);
+        response.set_data(label);
+        return response;
+    }
     let bytes = match body.into_bytes_limit(MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(_) => {
@@ -103,19 +111,14 @@ pub async fn dispatch(
         }
     };
     let query: Vec<(String, String)> =
-        form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+        form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();
     let body = match route.validate(&path_params, &query, &bytes) {
         Ok(body) => body,
         Err(errors) => {
             let mut response = Problem::new(
                 StatusCode::BAD_REQUEST,
                 "validation-failed",
-                format!(
-                    "the request does not match the schema of {} {}",
-                    route.doc.method, route.doc.path
-                ),
+                format!("the request does not match the schema of {} {}", route.doc.method, route.doc.path),
             )
             .with_errors(errors)
             .into_response();
@@ -124,19 +127,13 @@ pub async fn dispatch(
         }
     };
     let Some(wit_method) = wit_method(request.method()) else {
-        return Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", method)
-            .into_response();
+        return Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", method).into_response();
     };
     let headers = request
         .headers()
         .iter()
         .filter(|(name, _)| !HIDDEN_HEADERS.contains(&name.as_str()))
-        .map(|(name, value)| {
-            (
-                name.to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
         .collect();
     let call = WitRequest {
         method: wit_method,
@@ -146,7 +143,7 @@ pub async fn dispatch(
         query,
         headers,
         body,
-        principal: crate::auth::principal_for(&request),
+        principal: principal.to_wit(),
     };
     let mut response = match state.runtime.request(&plugin, call).await {
         Ok(answer) => into_http(name, answer),
@@ -161,10 +158,7 @@ fn into_http(plugin: &str, answer: WitResponse) -> Response {
         return Problem::new(
             StatusCode::BAD_GATEWAY,
             "plugin-bad-response",
-            format!(
-                "plugin {plugin} answered with an invalid status {}",
-                answer.status
-            ),
+            format!("plugin {plugin} answered with an invalid status {}", answer.status),
         )
         .into_response();
     };
@@ -192,25 +186,17 @@ pub fn call_problem(plugin: &str, err: CallError) -> Problem {
             PluginError::Denied(detail) => Problem::new(StatusCode::FORBIDDEN, "denied", detail),
             PluginError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
             PluginError::Unavailable(detail) => Problem::unavailable(detail),
-            PluginError::Internal(detail) => {
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "plugin-error", detail)
-            }
+            PluginError::Internal(detail) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "plugin-error", detail),
         },
-        CallError::Timeout(_) => Problem::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "plugin-timeout",
-            format!("plugin {plugin}: {err}"),
-        ),
-        CallError::Memory(_) => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "plugin-memory-limit",
-            format!("plugin {plugin}: {err}"),
-        ),
-        CallError::Trap(_) => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "plugin-trap",
-            format!("plugin {plugin}: {err}"),
-        ),
+        CallError::Timeout(_) => {
+            Problem::new(StatusCode::GATEWAY_TIMEOUT, "plugin-timeout", format!("plugin {plugin}: {err}"))
+        }
+        CallError::Memory(_) => {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "plugin-memory-limit", format!("plugin {plugin}: {err}"))
+        }
+        CallError::Trap(_) => {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "plugin-trap", format!("plugin {plugin}: {err}"))
+        }
         CallError::Unavailable(_) => Problem::unavailable(format!("plugin {plugin}: {err}")),
     }
 }
@@ -221,10 +207,7 @@ mod tests {
 
     #[test]
     fn plugin_paths_skip_host_resources() {
-        assert_eq!(
-            plugin_path("/api/v1/hello/greetings/ann"),
-            Some(("hello", "/greetings/ann"))
-        );
+        assert_eq!(plugin_path("/api/v1/hello/greetings/ann"), Some(("hello", "/greetings/ann")));
         assert_eq!(plugin_path("/api/v1/hello"), Some(("hello", "")));
         assert_eq!(plugin_path("/api/v1/plugins/hello"), None);
         assert_eq!(plugin_path("/health"), None);

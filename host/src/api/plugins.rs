@@ -2,15 +2,16 @@
 //! switch to disable or enable a plugin.
 
 use super::AppState;
+use super::error::{ApiError, BearerAuth};
 use super::pagination;
-use super::problem::Problem;
+use crate::audit::{self, Entry};
 use crate::runtime::manifest::{RouteDoc, ScheduleDoc, WebhookSourceDoc};
 use crate::runtime::plugin::{Limits, LoadedPlugin};
 use crate::runtime::registry::Failure;
 use crate::runtime::stats::ExportStats;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
+use poem_openapi::{Enum, Object, OpenApi, Tags};
 use std::collections::BTreeMap;
 
 #[derive(Tags)]
@@ -64,46 +65,12 @@ pub struct PluginPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(ApiResponse)]
-enum ListResponse {
-    #[oai(status = 200)]
-    Ok(Json<PluginPage>),
-    /// The cursor is not one this server issued.
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-}
-
-#[derive(ApiResponse)]
-enum GetResponse {
-    #[oai(status = 200)]
-    Ok(Json<Box<PluginInfo>>),
-    /// No plugin and no failed file by that name.
-    #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(Json<Problem>),
-}
-
-#[derive(ApiResponse)]
-enum SwitchResponse {
-    #[oai(status = 200)]
-    Ok(Json<Box<PluginInfo>>),
-    #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(Json<Problem>),
-    /// The database did not record the switch.
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
-}
-
 fn running(plugin: &LoadedPlugin, disabled: bool, failure: Option<&Failure>) -> PluginInfo {
     let manifest = &plugin.manifest;
     PluginInfo {
         name: manifest.name.clone(),
-        status: if disabled {
-            PluginStatus::Disabled
-        } else {
-            PluginStatus::Running
-        },
-        error: failure
-            .map(|f| format!("replacement rejected, previous version kept: {}", f.reason)),
+        status: if disabled { PluginStatus::Disabled } else { PluginStatus::Running },
+        error: failure.map(|f| format!("replacement rejected, previous version kept: {}", f.reason)),
         source: plugin.origin.describe(),
         version: Some(manifest.version.clone()),
         description: Some(manifest.description.clone()),
@@ -162,11 +129,7 @@ impl AppState {
             infos.push((format!("{}\n{}", info.name, source), info));
         }
         for failure in &failures {
-            if registry
-                .all()
-                .iter()
-                .any(|p| p.origin.describe() == failure.source)
-            {
+            if registry.all().iter().any(|p| p.origin.describe() == failure.source) {
                 continue;
             }
             let info = failed(failure);
@@ -178,17 +141,10 @@ impl AppState {
 
     fn plugin_info(&self, name: &str) -> Option<PluginInfo> {
         let infos = self.plugin_infos();
-        let mut matching = infos
-            .into_iter()
-            .map(|(_, info)| info)
-            .filter(|info| info.name == name);
+        let mut matching = infos.into_iter().map(|(_, info)| info).filter(|info| info.name == name);
         let first = matching.next()?;
         // Prefer the running version over a file that failed under the same name.
-        Some(if first.status == PluginStatus::Failed {
-            matching.next().unwrap_or(first)
-        } else {
-            first
-        })
+        Some(if first.status == PluginStatus::Failed { matching.next().unwrap_or(first) } else { first })
     }
 }
 
@@ -202,78 +158,56 @@ impl PluginsApi {
     #[oai(path = "/plugins", method = "get", operation_id = "listPlugins")]
     async fn list(
         &self,
+        auth: BearerAuth,
         /// At most this many items (1 to 200).
-        #[oai(
-            default = "default_limit",
-            validator(minimum(value = "1"), maximum(value = "200"))
-        )]
+        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<u32>,
         /// From `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> ListResponse {
-        let after = match cursor.0.as_deref().map(pagination::decode) {
-            Some(None) => {
-                return ListResponse::BadRequest(Json(Problem::bad_request("malformed cursor")));
-            }
-            Some(Some(key)) => Some(key),
-            None => None,
-        };
-        let (items, next_cursor) =
-            pagination::page(self.state.plugin_infos(), after.as_deref(), limit.0);
-        ListResponse::Ok(Json(PluginPage { items, next_cursor }))
+    ) -> Result<Json<PluginPage>, ApiError> {
+        self.state.principal(&auth).await?;
+        let after = pagination::after(cursor.0.as_deref())?;
+        let (items, next_cursor) = pagination::page(self.state.plugin_infos(), after.as_deref(), limit.0);
+        Ok(Json(PluginPage { items, next_cursor }))
     }
 
     /// One plugin: status, WIT version, sha256, capabilities, routes, call stats.
     #[oai(path = "/plugins/:name", method = "get", operation_id = "getPlugin")]
-    async fn get(&self, name: Path<String>) -> GetResponse {
+    async fn get(&self, auth: BearerAuth, name: Path<String>) -> Result<Json<Box<PluginInfo>>, ApiError> {
+        self.state.principal(&auth).await?;
         match self.state.plugin_info(&name) {
-            Some(info) => GetResponse::Ok(Json(Box::new(info))),
-            None => GetResponse::NotFound(Json(Problem::not_found(format!(
-                "no plugin named {}",
-                name.0
-            )))),
+            Some(info) => Ok(Json(Box::new(info))),
+            None => Err(ApiError::not_found(format!("no plugin named {}", name.0))),
         }
     }
 
-    /// Stops serving a plugin's routes until it is enabled again; survives restarts.
-    #[oai(
-        path = "/plugins/:name/disable",
-        method = "post",
-        operation_id = "disablePlugin"
-    )]
-    async fn disable(&self, name: Path<String>) -> SwitchResponse {
-        self.switch(&name, false).await
+    /// Stops serving a plugin's routes until it is enabled again; survives restarts
+    /// (operator tokens only: plugins serve every org).
+    #[oai(path = "/plugins/:name/disable", method = "post", operation_id = "disablePlugin")]
+    async fn disable(&self, auth: BearerAuth, name: Path<String>) -> Result<Json<Box<PluginInfo>>, ApiError> {
+        self.switch(&auth, &name, false).await
     }
 
-    /// Serves a disabled plugin again.
-    #[oai(
-        path = "/plugins/:name/enable",
-        method = "post",
-        operation_id = "enablePlugin"
-    )]
-    async fn enable(&self, name: Path<String>) -> SwitchResponse {
-        self.switch(&name, true).await
+    /// Serves a disabled plugin again (operator tokens only).
+    #[oai(path = "/plugins/:name/enable", method = "post", operation_id = "enablePlugin")]
+    async fn enable(&self, auth: BearerAuth, name: Path<String>) -> Result<Json<Box<PluginInfo>>, ApiError> {
+        self.switch(&auth, &name, true).await
     }
 }
 
 impl PluginsApi {
-    async fn switch(&self, name: &str, enabled: bool) -> SwitchResponse {
+    async fn switch(&self, auth: &BearerAuth, name: &str, enabled: bool) -> Result<Json<Box<PluginInfo>>, ApiError> {
+        let principal = self.state.principal(auth).await?;
+        principal.require_operator()?;
         if self.state.runtime.registry().get(name).is_none() {
-            return SwitchResponse::NotFound(Json(Problem::not_found(format!(
-                "no loaded plugin named {name}"
-            ))));
+            return Err(ApiError::not_found(format!("no loaded plugin named {name}")));
         }
-        if let Err(err) = self.state.runtime.set_enabled(name, enabled).await {
-            tracing::error!(plugin = name, "recording the switch failed: {err}");
-            return SwitchResponse::Unavailable(Json(Problem::unavailable(
-                "the database did not record the change",
-            )));
-        }
+        self.state.runtime.set_enabled(name, enabled).await.map_err(ApiError::unavailable)?;
+        let action = if enabled { "plugin.enable" } else { "plugin.disable" };
+        audit::record(self.state.runtime.db(), Entry::by(&principal, action, &format!("plugin/{name}"))).await?;
         match self.state.plugin_info(name) {
-            Some(info) => SwitchResponse::Ok(Json(Box::new(info))),
-            None => SwitchResponse::NotFound(Json(Problem::not_found(format!(
-                "no loaded plugin named {name}"
-            )))),
+            Some(info) => Ok(Json(Box::new(info))),
+            None => Err(ApiError::not_found(format!("no loaded plugin named {name}"))),
         }
     }
 }

@@ -52,19 +52,18 @@ impl Problem {
     /// The document as a response with the problem media type.
     pub fn into_response(self) -> poem::Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = poem_openapi::types::ToJSON::to_json(&self)
-            .unwrap_or_default()
-            .to_string();
-        poem::Response::builder()
-            .status(status)
-            .content_type("application/problem+json")
-            .body(body)
+        let body = poem_openapi::types::ToJSON::to_json(&self).unwrap_or_default().to_string();
+        poem::Response::builder().status(status).content_type("application/problem+json").body(body)
     }
 }
 
 /// Turns any error poem or poem-openapi produced (unknown path, unparsable
 /// parameter, oversized body) into a problem document.
 pub fn from_poem_error(err: poem::Error) -> poem::Response {
+    if err.is_from_response() {
+        // Already a response of ours, for example an `ApiError`.
+        return err.into_response();
+    }
     let status = err.status();
     let kind = match status {
         StatusCode::NOT_FOUND => "not-found",

@@ -78,11 +78,7 @@ where
         Ok(Err(err)) => Some(err.to_string()),
         Err(_) => Some(format!("no answer within {CHECK_TIMEOUT:?}")),
     };
-    Check {
-        name: name.to_owned(),
-        ok: error.is_none(),
-        error,
-    }
+    Check { name: name.to_owned(), ok: error.is_none(), error }
 }
 
 #[OpenApi(tag = "SystemTag::System")]
@@ -90,9 +86,7 @@ impl SystemApi {
     /// Liveness: the process is up and serving HTTP.
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Health> {
-        Json(Health {
-            status: "ok".into(),
-        })
+        Json(Health { status: "ok".into() })
     }
 
     /// Readiness: the database (and Redis, when configured) answer.
@@ -103,15 +97,9 @@ impl SystemApi {
             checks.push(check("redis", redis.ping()).await);
         }
         if checks.iter().all(|check| check.ok) {
-            ReadyResponse::Ready(Json(Readiness {
-                status: "ready".into(),
-                checks,
-            }))
+            ReadyResponse::Ready(Json(Readiness { status: "ready".into(), checks }))
         } else {
-            ReadyResponse::NotReady(Json(Readiness {
-                status: "not-ready".into(),
-                checks,
-            }))
+            ReadyResponse::NotReady(Json(Readiness { status: "not-ready".into(), checks }))
         }
     }
 

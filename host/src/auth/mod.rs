@@ -1,18 +1,143 @@
-//! Who is calling. Identity (orgs, users, tokens) is not built yet: until it is,
-//! every request acts as the local operator, the owner of org `default`, and
-//! route roles are documented but not enforced. This module is where token
-//! checks will go, so handlers already take the principal from here.
+//! Who is calling: bearer tokens to principals, and role checks.
+//!
+//! Every `/api/v1` call carries `Authorization: Bearer <token>`. The token is
+//! looked up by its SHA-256 on every request, so an expired or revoked token is
+//! refused at once on every replica.
 
-use crate::runtime::wit::{Principal, Role};
+pub mod bootstrap;
+pub mod tokens;
 
-/// The org every request belongs to until identity exists.
-pub const DEFAULT_ORG: &str = "default";
+use crate::runtime::wit;
+use crate::store::entities::{token, user};
+use crate::store::{StoreError, now_ms};
+use poem_openapi::Enum;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+};
 
-/// The principal of a request.
-pub fn principal_for(_request: &poem::Request) -> Principal {
-    Principal {
-        user_id: "local-operator".into(),
-        org_id: DEFAULT_ORG.into(),
-        role: Role::Owner,
+/// Roles, lowest first: each includes what the ones before it may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Enum, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Developer,
+    Manager,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Developer => "developer",
+            Role::Manager => "manager",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
     }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "developer" => Role::Developer,
+            "manager" => Role::Manager,
+            "admin" => Role::Admin,
+            "owner" => Role::Owner,
+            _ => return None,
+        })
+    }
+
+    pub fn to_wit(self) -> wit::Role {
+        match self {
+            Role::Developer => wit::Role::Developer,
+            Role::Manager => wit::Role::Manager,
+            Role::Admin => wit::Role::Admin,
+            Role::Owner => wit::Role::Owner,
+        }
+    }
+}
+
+/// The caller of one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: String,
+    pub org_id: String,
+    pub role: Role,
+    pub token_id: String,
+    /// May manage orgs across the instance.
+    pub operator: bool,
+}
+
+impl Principal {
+    /// The principal as plugins see it.
+    pub fn to_wit(&self) -> wit::Principal {
+        wit::Principal { user_id: self.user_id.clone(), org_id: self.org_id.clone(), role: self.role.to_wit() }
+    }
+
+    /// Refuses callers below `role`.
+    pub fn require(&self, role: Role) -> Result<(), AuthError> {
+        if self.role >= role { Ok(()) } else { Err(AuthError::Forbidden(role)) }
+    }
+
+    /// Refuses callers whose token is not an operator token.
+    pub fn require_operator(&self) -> Result<(), AuthError> {
+        if self.operator { Ok(()) } else { Err(AuthError::NotOperator) }
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("the token is unknown, expired or revoked")]
+    Invalid,
+    #[error("this operation needs the {} role or higher", .0.as_str())]
+    Forbidden(Role),
+    #[error("this operation needs an operator token")]
+    NotOperator,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sea_orm::DbErr> for AuthError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        AuthError::Store(err.into())
+    }
+}
+
+/// How stale `last_used_at` may get before a request refreshes it; refreshing on
+/// every request would turn every read into a write.
+const LAST_USED_PRECISION_MS: i64 = 60_000;
+
+/// The principal behind `secret`, if the token is valid now.
+pub async fn authenticate(db: &DatabaseConnection, secret: &str) -> Result<Principal, AuthError> {
+    let hash = tokens::hash(secret);
+    let found = token::Entity::find().filter(token::Column::SecretHash.eq(hash)).one(db).await?;
+    let Some(token) = found else { return Err(AuthError::Invalid) };
+    let now = now_ms();
+    if token.revoked_at.is_some() || token.expires_at.is_some_and(|at| at <= now) {
+        return Err(AuthError::Invalid);
+    }
+    let Some(user) = user::Entity::find_by_id(token.user_id.clone()).one(db).await? else {
+        return Err(AuthError::Invalid);
+    };
+    let role = Role::parse(&user.role).ok_or(AuthError::Invalid)?;
+    if token.last_used_at.is_none_or(|at| now - at > LAST_USED_PRECISION_MS) {
+        let db = db.clone();
+        let mut row = token.clone().into_active_model();
+        row.last_used_at = Set(Some(now));
+        tokio::spawn(async move {
+            if let Err(err) = row.update(&db).await {
+                tracing::warn!("recording token use failed: {err}");
+            }
+        });
+    }
+    Ok(Principal { user_id: user.id, org_id: user.org_id, role, token_id: token.id, operator: token.operator })
+}
+
+/// The bearer token of a request, if it sent one.
+pub fn bearer(request: &poem::Request) -> Option<&str> {
+    let value = request.headers().get(poem::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

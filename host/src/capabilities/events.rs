@@ -12,33 +12,21 @@ const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 pub fn valid_kind(kind: &str) -> bool {
     !kind.is_empty()
         && kind.len() <= 128
-        && kind
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
 impl Host for CallState {
-    async fn emit(
-        &mut self,
-        kind: String,
-        payload: String,
-    ) -> wasmtime::Result<Result<String, PluginError>> {
+    async fn emit(&mut self, kind: String, payload: String) -> wasmtime::Result<Result<String, PluginError>> {
         let result = (|| {
             if self.scope.is_none() {
-                return Err(PluginError::Denied(
-                    "events are not available while describing the plugin".into(),
-                ));
+                return Err(PluginError::Denied("events are not available while describing the plugin".into()));
             }
             if !valid_kind(&kind) {
-                return Err(PluginError::InvalidInput(
-                    "event kinds are 1 to 128 of a-z, 0-9, '.', '_' and '-'".into(),
-                ));
+                return Err(PluginError::InvalidInput("event kinds are 1 to 128 of a-z, 0-9, '.', '_' and '-'".into()));
             }
             check_write_budget(self)?;
             if payload.len() > MAX_PAYLOAD_BYTES {
-                return Err(PluginError::InvalidInput(format!(
-                    "payloads are at most {MAX_PAYLOAD_BYTES} bytes"
-                )));
+                return Err(PluginError::InvalidInput(format!("payloads are at most {MAX_PAYLOAD_BYTES} bytes")));
             }
             let payload = serde_json::from_str(&payload)
                 .map_err(|err| PluginError::InvalidInput(format!("payloads are JSON: {err}")))?;

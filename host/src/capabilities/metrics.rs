@@ -12,24 +12,16 @@ impl Host for CallState {
     async fn record(&mut self, point: Point) -> wasmtime::Result<Result<(), PluginError>> {
         let result = (|| {
             if self.scope.is_none() {
-                return Err(PluginError::Denied(
-                    "metrics are not available while describing the plugin".into(),
-                ));
+                return Err(PluginError::Denied("metrics are not available while describing the plugin".into()));
             }
             if point.name.is_empty() || point.name.len() > 128 {
-                return Err(PluginError::InvalidInput(
-                    "metric names are 1 to 128 bytes".into(),
-                ));
+                return Err(PluginError::InvalidInput("metric names are 1 to 128 bytes".into()));
             }
             if point.labels.len() > MAX_LABELS {
-                return Err(PluginError::InvalidInput(format!(
-                    "at most {MAX_LABELS} labels per point"
-                )));
+                return Err(PluginError::InvalidInput(format!("at most {MAX_LABELS} labels per point")));
             }
             if !point.value.is_finite() {
-                return Err(PluginError::InvalidInput(
-                    "metric values are finite numbers".into(),
-                ));
+                return Err(PluginError::InvalidInput("metric values are finite numbers".into()));
             }
             check_write_budget(self)?;
             self.writes.record(NewPoint {

@@ -35,20 +35,9 @@ pub struct Grants {
 impl Grants {
     /// Intersects what the manifest requests with what the operator granted.
     pub fn resolve(requested: &[String], operator: &[String], http_hosts: &[String]) -> Self {
-        let granted: Vec<String> = requested
-            .iter()
-            .filter(|cap| operator.contains(cap))
-            .cloned()
-            .collect();
-        let http_hosts = if granted.iter().any(|cap| cap == "http") {
-            http_hosts.to_vec()
-        } else {
-            Vec::new()
-        };
-        Grants {
-            granted,
-            http_hosts,
-        }
+        let granted: Vec<String> = requested.iter().filter(|cap| operator.contains(cap)).cloned().collect();
+        let http_hosts = if granted.iter().any(|cap| cap == "http") { http_hosts.to_vec() } else { Vec::new() };
+        Grants { granted, http_hosts }
     }
 
     pub fn allows(&self, capability: &str) -> bool {
@@ -65,9 +54,7 @@ pub(crate) fn deny(state: &CallState, capability: &str, why: String) -> PluginEr
 /// Refuses a write when the call already staged too many.
 pub(crate) fn check_write_budget(state: &CallState) -> Result<(), PluginError> {
     if state.writes.len() >= MAX_WRITES_PER_CALL {
-        return Err(PluginError::Unavailable(format!(
-            "a call may stage at most {MAX_WRITES_PER_CALL} writes"
-        )));
+        return Err(PluginError::Unavailable(format!("a call may stage at most {MAX_WRITES_PER_CALL} writes")));
     }
     Ok(())
 }

@@ -16,16 +16,15 @@ const MAX_PAGE: u32 = 1000;
 type Answer<T> = wasmtime::Result<Result<T, PluginError>>;
 
 fn scope(state: &CallState) -> Result<Scope, PluginError> {
-    state.scope.clone().ok_or_else(|| {
-        PluginError::Denied("storage is not available while describing the plugin".into())
-    })
+    state
+        .scope
+        .clone()
+        .ok_or_else(|| PluginError::Denied("storage is not available while describing the plugin".into()))
 }
 
 fn check_key(key: &str) -> Result<(), PluginError> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
-        return Err(PluginError::InvalidInput(format!(
-            "keys are 1 to {MAX_KEY_BYTES} bytes long"
-        )));
+        return Err(PluginError::InvalidInput(format!("keys are 1 to {MAX_KEY_BYTES} bytes long")));
     }
     Ok(())
 }
@@ -53,11 +52,7 @@ impl CallState {
     async fn storage_get(&mut self, key: String) -> Result<Option<String>, PluginError> {
         let scope = scope(self)?;
         check_key(&key)?;
-        let value = self
-            .writes
-            .get(&self.services.db, &scope, &key)
-            .await
-            .map_err(unavailable)?;
+        let value = self.writes.get(&self.services.db, &scope, &key).await.map_err(unavailable)?;
         Ok(value.map(|value| value.to_string()))
     }
 
@@ -66,9 +61,7 @@ impl CallState {
         check_key(&key)?;
         check_write_budget(self)?;
         if value.len() > MAX_VALUE_BYTES {
-            return Err(PluginError::InvalidInput(format!(
-                "documents are at most {MAX_VALUE_BYTES} bytes"
-            )));
+            return Err(PluginError::InvalidInput(format!("documents are at most {MAX_VALUE_BYTES} bytes")));
         }
         let value = serde_json::from_str(&value)
             .map_err(|err| PluginError::InvalidInput(format!("documents are JSON: {err}")))?;
@@ -80,57 +73,29 @@ impl CallState {
         let scope = scope(self)?;
         check_key(&key)?;
         check_write_budget(self)?;
-        self.writes
-            .delete(&self.services.db, &scope, &key)
-            .await
-            .map_err(unavailable)
+        self.writes.delete(&self.services.db, &scope, &key).await.map_err(unavailable)
     }
 
-    async fn storage_scan(
-        &mut self,
-        prefix: String,
-        cursor: Option<String>,
-        limit: u32,
-    ) -> Result<Page, PluginError> {
+    async fn storage_scan(&mut self, prefix: String, cursor: Option<String>, limit: u32) -> Result<Page, PluginError> {
         let scope = scope(self)?;
         let after = cursor.as_deref().map(decode_cursor).transpose()?;
         let limit = limit.clamp(1, MAX_PAGE) as usize;
         // One extra row tells whether another page follows.
         let mut rows = self
             .writes
-            .scan(
-                &self.services.db,
-                &scope,
-                &prefix,
-                after.as_deref(),
-                limit + 1,
-            )
+            .scan(&self.services.db, &scope, &prefix, after.as_deref(), limit + 1)
             .await
             .map_err(unavailable)?;
         let more = rows.len() > limit;
         rows.truncate(limit);
-        let next_cursor = more
-            .then(|| rows.last().map(|(key, _)| encode_cursor(key)))
-            .flatten();
-        let entries = rows
-            .into_iter()
-            .map(|(key, value)| Entry {
-                key,
-                value: value.to_string(),
-            })
-            .collect();
-        Ok(Page {
-            entries,
-            next_cursor,
-        })
+        let next_cursor = more.then(|| rows.last().map(|(key, _)| encode_cursor(key))).flatten();
+        let entries = rows.into_iter().map(|(key, value)| Entry { key, value: value.to_string() }).collect();
+        Ok(Page { entries, next_cursor })
     }
 
     async fn storage_count(&mut self, prefix: String) -> Result<u64, PluginError> {
         let scope = scope(self)?;
-        self.writes
-            .count(&self.services.db, &scope, &prefix)
-            .await
-            .map_err(unavailable)
+        self.writes.count(&self.services.db, &scope, &prefix).await.map_err(unavailable)
     }
 }
 

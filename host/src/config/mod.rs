@@ -47,29 +47,17 @@ pub struct FileConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is invalid: {source}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
+    Parse { path: PathBuf, source: toml::de::Error },
     #[error("plugin {plugin}: memory_mib must be between 1 and {max}")]
     Memory { plugin: String, max: usize },
 }
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
-        Self::parse(&text).map_err(|source| ConfigError::Parse {
-            path: path.into(),
-            source,
-        })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Self::parse(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })
     }
 
     pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
@@ -85,10 +73,7 @@ impl FileConfig {
         let max = crate::runtime::engine::MAX_MEMORY_BYTES >> 20;
         for (plugin, config) in &self.plugins {
             if config.memory_mib == 0 || config.memory_mib as usize > max {
-                return Err(ConfigError::Memory {
-                    plugin: plugin.clone(),
-                    max,
-                });
+                return Err(ConfigError::Memory { plugin: plugin.clone(), max });
             }
         }
         Ok(())

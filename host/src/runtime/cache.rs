@@ -16,20 +16,11 @@ impl CompileCache {
     pub fn new(data_dir: &Path, engine: &Engine) -> Self {
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        CompileCache {
-            dir: data_dir
-                .join("cache")
-                .join(format!("{:016x}", hasher.finish())),
-        }
+        CompileCache { dir: data_dir.join("cache").join(format!("{:016x}", hasher.finish())) }
     }
 
     /// The compiled component, from the cache when present; compiles and stores it otherwise.
-    pub fn load_or_compile(
-        &self,
-        engine: &Engine,
-        bytes: &[u8],
-        sha256: &str,
-    ) -> wasmtime::Result<Component> {
+    pub fn load_or_compile(&self, engine: &Engine, bytes: &[u8], sha256: &str) -> wasmtime::Result<Component> {
         let path = self.dir.join(format!("{sha256}.cwasm"));
         if path.exists() {
             // SAFETY: the file was written by `store` below from `Component::serialize`

@@ -97,25 +97,14 @@ impl Runtime {
         // remains, trap once the deadline has passed.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
+            if Instant::now() >= deadline { Ok(UpdateDeadline::Interrupt) } else { Ok(UpdateDeadline::Yield(1)) }
         });
         let bindings = callee
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|err| {
-                CallError::Unavailable(format!("could not instantiate {}: {err:#}", callee.name))
-            })?;
-        Ok(Invocation {
-            store,
-            bindings,
-            started,
-            budget,
-        })
+            .map_err(|err| CallError::Unavailable(format!("could not instantiate {}: {err:#}", callee.name)))?;
+        Ok(Invocation { store, bindings, started, budget })
     }
 
     /// Classifies the raw result, commits the writes on success and records stats.
@@ -126,49 +115,26 @@ impl Runtime {
         invocation: Invocation,
         raw: Raw<T>,
     ) -> Result<T, CallError> {
-        let Invocation {
-            store,
-            started,
-            budget,
-            ..
-        } = invocation;
+        let Invocation { store, started, budget, .. } = invocation;
         let state = store.into_data();
         let result = match raw {
             Err(_) => Err(CallError::Timeout(budget)),
-            Ok(Err(trap)) => Err(classify_trap(
-                &trap,
-                &state,
-                budget,
-                callee.limits.memory_bytes,
-            )),
+            Ok(Err(trap)) => Err(classify_trap(&trap, &state, budget, callee.limits.memory_bytes)),
             Ok(Ok(Err(error))) => Err(CallError::Plugin(error)),
             Ok(Ok(Ok(value))) => match &state.scope {
-                Some(scope) => state
-                    .writes
-                    .commit(&self.inner.services.db, scope)
-                    .await
-                    .map(|()| value)
-                    .map_err(|err| {
-                        tracing::error!(
-                            plugin = callee.name,
-                            "committing the call's writes failed: {err}"
-                        );
+                Some(scope) => {
+                    state.writes.commit(&self.inner.services.db, scope).await.map(|()| value).map_err(|err| {
+                        tracing::error!(plugin = callee.name, "committing the call's writes failed: {err}");
                         CallError::Unavailable("storage is unavailable".into())
-                    }),
+                    })
+                }
                 None => Ok(value),
             },
         };
         let took = started.elapsed();
-        let outcome = result
-            .as_ref()
-            .err()
-            .map_or(Outcome::Ok, CallError::outcome);
-        self.registry()
-            .stats_for(callee.name)
-            .record(export, outcome, took);
-        self.inner
-            .telemetry
-            .plugin_call(callee.name, export, outcome.label(), took);
+        let outcome = result.as_ref().err().map_or(Outcome::Ok, CallError::outcome);
+        self.registry().stats_for(callee.name).record(export, outcome, took);
+        self.inner.telemetry.plugin_call(callee.name, export, outcome.label(), took);
         if let Err(err) = &result
             && !matches!(err, CallError::Plugin(_))
         {
@@ -178,46 +144,23 @@ impl Runtime {
     }
 
     /// Calls the route handler of `plugin`.
-    pub async fn request(
-        &self,
-        plugin: &LoadedPlugin,
-        request: Request,
-    ) -> Result<Response, CallError> {
+    pub async fn request(&self, plugin: &LoadedPlugin, request: Request) -> Result<Response, CallError> {
         let callee = Callee::from(plugin);
-        let scope = Scope {
-            plugin: plugin.name().to_owned(),
-            org: request.principal.org_id.clone(),
-        };
+        let scope = Scope { plugin: plugin.name().to_owned(), org: request.principal.org_id.clone() };
         let mut call = self.instantiate(&callee, Some(scope), None).await?;
         let handler = call.bindings.devpulse_plugin_handler();
-        let raw = tokio::time::timeout(
-            call.budget,
-            handler.call_on_request(&mut call.store, &request),
-        )
-        .await;
+        let raw = tokio::time::timeout(call.budget, handler.call_on_request(&mut call.store, &request)).await;
         self.settle(&callee, "on-request", call, raw).await
     }
 
     /// Delivers one event to `plugin`.
-    pub async fn event(
-        &self,
-        plugin: &LoadedPlugin,
-        event: Event,
-        depth: i32,
-    ) -> Result<(), CallError> {
+    pub async fn event(&self, plugin: &LoadedPlugin, event: Event, depth: i32) -> Result<(), CallError> {
         let callee = Callee::from(plugin);
-        let scope = Scope {
-            plugin: plugin.name().to_owned(),
-            org: event.principal.org_id.clone(),
-        };
-        let cause = Cause {
-            event_id: event.id.clone(),
-            depth,
-        };
+        let scope = Scope { plugin: plugin.name().to_owned(), org: event.principal.org_id.clone() };
+        let cause = Cause { event_id: event.id.clone(), depth };
         let mut call = self.instantiate(&callee, Some(scope), Some(cause)).await?;
         let handler = call.bindings.devpulse_plugin_handler();
-        let raw =
-            tokio::time::timeout(call.budget, handler.call_on_event(&mut call.store, &event)).await;
+        let raw = tokio::time::timeout(call.budget, handler.call_on_event(&mut call.store, &event)).await;
         self.settle(&callee, "on-event", call, raw).await
     }
 
@@ -230,27 +173,16 @@ impl Runtime {
         principal: Principal,
     ) -> Result<(), CallError> {
         let callee = Callee::from(plugin);
-        let scope = Scope {
-            plugin: plugin.name().to_owned(),
-            org: principal.org_id.clone(),
-        };
+        let scope = Scope { plugin: plugin.name().to_owned(), org: principal.org_id.clone() };
         let mut call = self.instantiate(&callee, Some(scope), None).await?;
         let handler = call.bindings.devpulse_plugin_handler();
-        let raw = tokio::time::timeout(
-            call.budget,
-            handler.call_on_tick(&mut call.store, schedule, now, &principal),
-        )
-        .await;
+        let raw =
+            tokio::time::timeout(call.budget, handler.call_on_tick(&mut call.store, schedule, now, &principal)).await;
         self.settle(&callee, "on-tick", call, raw).await
     }
 }
 
-fn classify_trap(
-    err: &wasmtime::Error,
-    state: &CallState,
-    budget: Duration,
-    memory: u64,
-) -> CallError {
+fn classify_trap(err: &wasmtime::Error, state: &CallState, budget: Duration, memory: u64) -> CallError {
     if state.memory.exceeded {
         return CallError::Memory(memory);
     }

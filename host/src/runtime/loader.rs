@@ -45,11 +45,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 impl Runtime {
     /// Validates `bytes` as a plugin without installing it.
-    pub async fn prepare(
-        &self,
-        bytes: Arc<[u8]>,
-        origin: Origin,
-    ) -> Result<LoadedPlugin, LoadError> {
+    pub async fn prepare(&self, bytes: Arc<[u8]>, origin: Origin) -> Result<LoadedPlugin, LoadError> {
         if wasmparser::Parser::is_core_wasm(&bytes) {
             return Err(LoadError::CoreModule);
         }
@@ -59,20 +55,15 @@ impl Runtime {
         let sha256 = sha256_hex(&bytes);
         let inner = self.inner.clone();
         let digest = sha256.clone();
-        let component = tokio::task::spawn_blocking(move || {
-            inner.cache.load_or_compile(&inner.engine, &bytes, &digest)
-        })
-        .await
-        .map_err(|err| LoadError::Compile(err.to_string()))?
-        .map_err(|err| LoadError::Compile(format!("{err:#}")))?;
+        let component =
+            tokio::task::spawn_blocking(move || inner.cache.load_or_compile(&inner.engine, &bytes, &digest))
+                .await
+                .map_err(|err| LoadError::Compile(err.to_string()))?
+                .map_err(|err| LoadError::Compile(format!("{err:#}")))?;
         let wit_version = version::detect(&self.inner.engine, &component)?;
-        let instance_pre = self
-            .inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|err| LoadError::Link(format!("{err:#}")))?;
-        let pre =
-            PluginPre::new(instance_pre).map_err(|err| LoadError::Link(format!("{err:#}")))?;
+        let instance_pre =
+            self.inner.linker.instantiate_pre(&component).map_err(|err| LoadError::Link(format!("{err:#}")))?;
+        let pre = PluginPre::new(instance_pre).map_err(|err| LoadError::Link(format!("{err:#}")))?;
 
         let raw_manifest = self.describe(&pre).await.map_err(LoadError::Describe)?;
         let manifest = PluginManifest::from_wit(raw_manifest)?;
@@ -86,10 +77,7 @@ impl Runtime {
             origin,
             routes,
             grants: Arc::new(grants),
-            limits: Limits {
-                deadline_ms: config.deadline_ms,
-                memory_bytes: config.memory_mib << 20,
-            },
+            limits: Limits { deadline_ms: config.deadline_ms, memory_bytes: config.memory_mib << 20 },
             settings: Arc::new(settings_json(&config.settings)),
             loaded_at: chrono::Utc::now(),
             manifest,
@@ -98,28 +86,19 @@ impl Runtime {
     }
 
     /// Reads the manifest in a sandbox with default limits and no capabilities.
-    async fn describe(
-        &self,
-        pre: &PluginPre<super::state::CallState>,
-    ) -> Result<super::wit::Manifest, CallError> {
+    async fn describe(&self, pre: &PluginPre<super::state::CallState>) -> Result<super::wit::Manifest, CallError> {
         let defaults = crate::config::PluginConfig::default();
         let callee = Callee {
             name: "(loading)",
             pre,
-            limits: Limits {
-                deadline_ms: defaults.deadline_ms,
-                memory_bytes: defaults.memory_mib << 20,
-            },
+            limits: Limits { deadline_ms: defaults.deadline_ms, memory_bytes: defaults.memory_mib << 20 },
             grants: Arc::default(),
             settings: Arc::default(),
         };
         let mut call = self.instantiate(&callee, None, None).await?;
         let handler = call.bindings.devpulse_plugin_handler();
         let budget = callee.limits.deadline();
-        let raw = tokio::time::timeout(budget, async {
-            handler.call_describe(&mut call.store).await.map(Ok)
-        })
-        .await;
+        let raw = tokio::time::timeout(budget, async { handler.call_describe(&mut call.store).await.map(Ok) }).await;
         self.settle(&callee, "describe", call, raw).await
     }
 
@@ -130,10 +109,9 @@ impl Runtime {
         let source = origin.describe();
         let result = match self.prepare(bytes, origin.clone()).await {
             Ok(plugin) => match self.registry().get(plugin.name()) {
-                Some(other) if other.origin != origin => Err(LoadError::NameClash {
-                    name: plugin.name().to_owned(),
-                    other: other.origin.describe(),
-                }),
+                Some(other) if other.origin != origin => {
+                    Err(LoadError::NameClash { name: plugin.name().to_owned(), other: other.origin.describe() })
+                }
                 _ => Ok(plugin),
             },
             Err(err) => Err(err),
@@ -153,10 +131,7 @@ impl Runtime {
                 Ok(name)
             }
             Err(err) => {
-                let running = self
-                    .registry()
-                    .by_origin(&origin)
-                    .map(|p| p.name().to_owned());
+                let running = self.registry().by_origin(&origin).map(|p| p.name().to_owned());
                 let plugin = match &err {
                     LoadError::NameClash { name, .. } => Some(name.clone()),
                     _ => running.clone(),

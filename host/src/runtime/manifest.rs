@@ -1,9 +1,7 @@
 //! The host's copy of a plugin manifest: checked, with schemas parsed, and
 //! independent of the WIT version it came from.
 
-use super::wit::devpulse::plugin::types::{
-    self as wit, Method, ParamLocation, Role, SignatureScheme,
-};
+use super::wit::devpulse::plugin::types::{self as wit, Method, ParamLocation, Role, SignatureScheme};
 use crate::capabilities;
 use poem_openapi::Object;
 use serde::Serialize;
@@ -158,25 +156,13 @@ impl PluginManifest {
         if let Some(bad) = manifest.subscriptions.iter().find(|s| !valid_pattern(s)) {
             return Err(ManifestError::Subscription(bad.clone()));
         }
-        if let Some(bad) = manifest
-            .schedules
-            .iter()
-            .find(|s| s.name.is_empty() || s.interval_seconds == 0)
-        {
+        if let Some(bad) = manifest.schedules.iter().find(|s| s.name.is_empty() || s.interval_seconds == 0) {
             return Err(ManifestError::Schedule(bad.name.clone()));
         }
-        if let Some(bad) = manifest
-            .capabilities
-            .iter()
-            .find(|c| !capabilities::KNOWN.contains(&c.as_str()))
-        {
+        if let Some(bad) = manifest.capabilities.iter().find(|c| !capabilities::KNOWN.contains(&c.as_str())) {
             return Err(ManifestError::Capability(bad.clone()));
         }
-        let routes = manifest
-            .routes
-            .into_iter()
-            .map(route_doc)
-            .collect::<Result<Vec<_>, _>>()?;
+        let routes = manifest.routes.into_iter().map(route_doc).collect::<Result<Vec<_>, _>>()?;
         Ok(PluginManifest {
             name: manifest.name,
             version: manifest.version,
@@ -186,10 +172,7 @@ impl PluginManifest {
             schedules: manifest
                 .schedules
                 .into_iter()
-                .map(|s| ScheduleDoc {
-                    name: s.name,
-                    interval_seconds: s.interval_seconds,
-                })
+                .map(|s| ScheduleDoc { name: s.name, interval_seconds: s.interval_seconds })
                 .collect(),
             webhook_sources: manifest
                 .webhook_sources
@@ -217,11 +200,7 @@ fn route_doc(route: wit::Route) -> Result<RouteDoc, ManifestError> {
         .into_iter()
         .map(|param| {
             Ok(ParamDoc {
-                schema: parse_schema(
-                    &label,
-                    &format!("the schema of parameter {}", param.name),
-                    &param.schema,
-                )?,
+                schema: parse_schema(&label, &format!("the schema of parameter {}", param.name), &param.schema)?,
                 name: param.name,
                 location: match param.location {
                     ParamLocation::Path => "path".into(),
@@ -232,11 +211,7 @@ fn route_doc(route: wit::Route) -> Result<RouteDoc, ManifestError> {
             })
         })
         .collect::<Result<Vec<_>, ManifestError>>()?;
-    let body_schema = route
-        .body_schema
-        .as_deref()
-        .map(|s| parse_schema(&label, "the body schema", s))
-        .transpose()?;
+    let body_schema = route.body_schema.as_deref().map(|s| parse_schema(&label, "the body schema", s)).transpose()?;
     let responses = route
         .responses
         .into_iter()
@@ -245,13 +220,7 @@ fn route_doc(route: wit::Route) -> Result<RouteDoc, ManifestError> {
                 schema: response
                     .schema
                     .as_deref()
-                    .map(|s| {
-                        parse_schema(
-                            &label,
-                            &format!("the schema of response {}", response.status),
-                            s,
-                        )
-                    })
+                    .map(|s| parse_schema(&label, &format!("the schema of response {}", response.status), s))
                     .transpose()?,
                 status: response.status,
                 description: response.description,

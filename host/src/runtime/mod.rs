@@ -59,9 +59,7 @@ impl Runtime {
         wit::Plugin::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |state| state)?;
         let services = Services {
             db,
-            http: reqwest::Client::builder()
-                .user_agent(concat!("devpulse/", env!("CARGO_PKG_VERSION")))
-                .build()?,
+            http: reqwest::Client::builder().user_agent(concat!("devpulse/", env!("CARGO_PKG_VERSION"))).build()?,
             max_event_depth: config.max_event_depth.unwrap_or(DEFAULT_MAX_EVENT_DEPTH),
         };
         Ok(Runtime {
@@ -87,17 +85,12 @@ impl Runtime {
 
     /// Restores the operator's enable/disable switches from the database.
     pub async fn restore_switches(&self) -> Result<(), crate::store::StoreError> {
-        self.registry()
-            .set_disabled(plugin_state::disabled(self.db()).await?);
+        self.registry().set_disabled(plugin_state::disabled(self.db()).await?);
         Ok(())
     }
 
     /// Enables or disables a plugin, durably.
-    pub async fn set_enabled(
-        &self,
-        name: &str,
-        enabled: bool,
-    ) -> Result<(), crate::store::StoreError> {
+    pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), crate::store::StoreError> {
         plugin_state::set_enabled(self.db(), name, enabled).await?;
         self.registry().set_enabled(name, enabled);
         tracing::info!(plugin = name, enabled, "plugin switched by the operator");

@@ -40,10 +40,7 @@ impl LogBudget {
 
     /// True when the line may be logged; warns once when the budget runs out.
     pub fn take(&self) -> bool {
-        match self
-            .remaining
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-        {
+        match self.remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)) {
             Ok(1) => {
                 tracing::warn!(plugin = %self.plugin, "log budget of {LINE_BUDGET} lines spent; dropping the rest of this call's output");
                 false
@@ -55,24 +52,15 @@ impl LogBudget {
 
     /// The last bytes the plugin wrote to stderr (a panic message, usually).
     pub fn stderr_tail(&self) -> String {
-        self.stderr_tail
-            .lock()
-            .map(|tail| tail.trim().to_owned())
-            .unwrap_or_default()
+        self.stderr_tail.lock().map(|tail| tail.trim().to_owned()).unwrap_or_default()
     }
 
     pub fn stdout(&self) -> PluginOutput {
-        PluginOutput {
-            budget: self.clone(),
-            stream: Stream::Stdout,
-        }
+        PluginOutput { budget: self.clone(), stream: Stream::Stdout }
     }
 
     pub fn stderr(&self) -> PluginOutput {
-        PluginOutput {
-            budget: self.clone(),
-            stream: Stream::Stderr,
-        }
+        PluginOutput { budget: self.clone(), stream: Stream::Stderr }
     }
 }
 
@@ -96,11 +84,7 @@ impl IsTerminal for PluginOutput {
 
 impl StdoutStream for PluginOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter {
-            budget: self.budget.clone(),
-            stream: self.stream,
-            line: Vec::new(),
-        })
+        Box::new(LineWriter { budget: self.budget.clone(), stream: self.stream, line: Vec::new() })
     }
 }
 
@@ -124,9 +108,7 @@ impl LineWriter {
             tail.push('\n');
             if tail.len() > TAIL {
                 let cut = tail.len() - TAIL;
-                let cut = (cut..tail.len())
-                    .find(|i| tail.is_char_boundary(*i))
-                    .unwrap_or(0);
+                let cut = (cut..tail.len()).find(|i| tail.is_char_boundary(*i)).unwrap_or(0);
                 tail.drain(..cut);
             }
         }
@@ -176,11 +158,7 @@ impl Pollable for LineWriter {
 }
 
 impl AsyncWrite for LineWriter {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }

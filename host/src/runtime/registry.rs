@@ -28,9 +28,7 @@ pub struct Registry {
 }
 
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
-    lock.read()
-        .map(|guard| guard.clone())
-        .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    lock.read().map(|guard| guard.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
 }
 
 impl Registry {
@@ -53,9 +51,7 @@ impl Registry {
 
     /// The plugin running from `origin`, if any.
     pub fn by_origin(&self, origin: &Origin) -> Option<Arc<LoadedPlugin>> {
-        self.all()
-            .into_iter()
-            .find(|plugin| &plugin.origin == origin)
+        self.all().into_iter().find(|plugin| &plugin.origin == origin)
     }
 
     /// Makes `plugin` the running version of its name; calls in flight keep the old one.
@@ -96,10 +92,7 @@ impl Registry {
     }
 
     pub fn is_disabled(&self, name: &str) -> bool {
-        self.disabled
-            .read()
-            .map(|disabled| disabled.contains(name))
-            .unwrap_or(false)
+        self.disabled.read().map(|disabled| disabled.contains(name)).unwrap_or(false)
     }
 
     pub fn set_disabled(&self, names: BTreeSet<String>) {
@@ -122,10 +115,7 @@ impl Registry {
 
     /// The statistics of `name`, shared by all its versions.
     pub fn stats_for(&self, name: &str) -> Arc<CallStats> {
-        let mut stats = self
-            .stats
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut stats = self.stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         stats.entry(name.to_owned()).or_default().clone()
     }
 }

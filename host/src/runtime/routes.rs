@@ -26,13 +26,8 @@ pub struct CompiledRoute {
 
 /// What matching a request against the table found.
 pub enum RouteMatch<'a> {
-    Found {
-        route: &'a CompiledRoute,
-        path_params: Vec<(String, String)>,
-    },
-    MethodNotAllowed {
-        allowed: Vec<String>,
-    },
+    Found { route: &'a CompiledRoute, path_params: Vec<(String, String)> },
+    MethodNotAllowed { allowed: Vec<String> },
     NotFound,
 }
 
@@ -53,10 +48,7 @@ pub struct RouteTable {
 }
 
 fn route_error(doc: &RouteDoc, reason: impl Into<String>) -> ManifestError {
-    ManifestError::Route {
-        route: format!("{} {}", doc.method, doc.path),
-        reason: reason.into(),
-    }
+    ManifestError::Route { route: format!("{} {}", doc.method, doc.path), reason: reason.into() }
 }
 
 fn compile_schema(doc: &RouteDoc, what: &str, schema: &Value) -> Result<Validator, ManifestError> {
@@ -74,17 +66,12 @@ fn parse_template(doc: &RouteDoc) -> Result<Vec<Segment>, ManifestError> {
     rest.split('/')
         .map(|part| {
             if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                {
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                     return Err(route_error(doc, format!("bad parameter segment {part:?}")));
                 }
                 return Ok(Segment::Param(name.to_owned()));
             }
-            if part.is_empty()
-                || !part
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-            {
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
                 return Err(route_error(doc, format!("bad path segment {part:?}")));
             }
             Ok(Segment::Literal(part.to_owned()))
@@ -97,15 +84,9 @@ impl CompiledRoute {
         let segments = parse_template(&doc)?;
         for segment in &segments {
             if let Segment::Param(name) = segment
-                && !doc
-                    .params
-                    .iter()
-                    .any(|p| p.location == "path" && &p.name == name)
+                && !doc.params.iter().any(|p| p.location == "path" && &p.name == name)
             {
-                return Err(route_error(
-                    &doc,
-                    format!("path parameter {{{name}}} is not declared"),
-                ));
+                return Err(route_error(&doc, format!("path parameter {{{name}}} is not declared")));
             }
         }
         let params = doc
@@ -113,46 +94,22 @@ impl CompiledRoute {
             .iter()
             .map(|param| {
                 if param.location == "path"
-                    && !segments
-                        .iter()
-                        .any(|s| matches!(s, Segment::Param(n) if n == &param.name))
+                    && !segments.iter().any(|s| matches!(s, Segment::Param(n) if n == &param.name))
                 {
-                    return Err(route_error(
-                        &doc,
-                        format!("path parameter {} is not in the path", param.name),
-                    ));
+                    return Err(route_error(&doc, format!("path parameter {} is not in the path", param.name)));
                 }
-                let validator = compile_schema(
-                    &doc,
-                    &format!("the schema of {}", param.name),
-                    &param.schema,
-                )?;
-                Ok(CompiledParam {
-                    doc: param.clone(),
-                    validator,
-                })
+                let validator = compile_schema(&doc, &format!("the schema of {}", param.name), &param.schema)?;
+                Ok(CompiledParam { doc: param.clone(), validator })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let body = doc
-            .body_schema
-            .as_ref()
-            .map(|schema| compile_schema(&doc, "the body schema", schema))
-            .transpose()?;
+        let body =
+            doc.body_schema.as_ref().map(|schema| compile_schema(&doc, "the body schema", schema)).transpose()?;
         for response in &doc.responses {
             if let Some(schema) = &response.schema {
-                compile_schema(
-                    &doc,
-                    &format!("the schema of response {}", response.status),
-                    schema,
-                )?;
+                compile_schema(&doc, &format!("the schema of response {}", response.status), schema)?;
             }
         }
-        Ok(CompiledRoute {
-            doc,
-            segments,
-            params,
-            body,
-        })
+        Ok(CompiledRoute { doc, segments, params, body })
     }
 
     fn matches(&self, parts: &[&str]) -> Option<Vec<(String, String)>> {
@@ -180,15 +137,8 @@ impl CompiledRoute {
     ) -> Result<Option<String>, Vec<FieldError>> {
         let mut errors = Vec::new();
         for param in &self.params {
-            let source = if param.doc.location == "path" {
-                path_params
-            } else {
-                query
-            };
-            let raw = source
-                .iter()
-                .find(|(name, _)| name == &param.doc.name)
-                .map(|(_, value)| value);
+            let source = if param.doc.location == "path" { path_params } else { query };
+            let raw = source.iter().find(|(name, _)| name == &param.doc.name).map(|(_, value)| value);
             match raw {
                 None if param.doc.required => errors.push(FieldError {
                     location: param.doc.location.clone(),
@@ -247,11 +197,7 @@ impl CompiledRoute {
                 }
             },
         };
-        if errors.is_empty() {
-            Ok(body_text)
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(body_text) } else { Err(errors) }
     }
 }
 
@@ -268,20 +214,14 @@ fn coerce(raw: &str, schema: &Value) -> Value {
 }
 
 fn percent_decode(part: &str) -> Option<String> {
-    percent_encoding::percent_decode_str(part)
-        .decode_utf8()
-        .ok()
-        .map(|s| s.into_owned())
+    percent_encoding::percent_decode_str(part).decode_utf8().ok().map(|s| s.into_owned())
 }
 
 impl RouteTable {
     pub fn compile(docs: &[RouteDoc]) -> Result<Self, ManifestError> {
         let mut routes: Vec<CompiledRoute> = Vec::new();
         for doc in docs {
-            if routes
-                .iter()
-                .any(|r| r.doc.method == doc.method && r.doc.path == doc.path)
-            {
+            if routes.iter().any(|r| r.doc.method == doc.method && r.doc.path == doc.path) {
                 return Err(route_error(doc, "declared twice"));
             }
             routes.push(CompiledRoute::compile(doc.clone())?);
@@ -292,11 +232,7 @@ impl RouteTable {
     /// Finds the route for `method` and `path` (relative to the plugin's prefix).
     pub fn find(&self, method: &str, path: &str) -> RouteMatch<'_> {
         let trimmed = path.trim_start_matches('/');
-        let parts: Vec<&str> = if trimmed.is_empty() {
-            Vec::new()
-        } else {
-            trimmed.split('/').collect()
-        };
+        let parts: Vec<&str> = if trimmed.is_empty() { Vec::new() } else { trimmed.split('/').collect() };
         let mut allowed = Vec::new();
         for route in &self.routes {
             if let Some(path_params) = route.matches(&parts) {
@@ -306,10 +242,6 @@ impl RouteTable {
                 allowed.push(route.doc.method.clone());
             }
         }
-        if allowed.is_empty() {
-            RouteMatch::NotFound
-        } else {
-            RouteMatch::MethodNotAllowed { allowed }
-        }
+        if allowed.is_empty() { RouteMatch::NotFound } else { RouteMatch::MethodNotAllowed { allowed } }
     }
 }

@@ -72,9 +72,6 @@ impl CallStats {
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, ExportStats> {
-        self.exports
-            .lock()
-            .map(|exports| exports.clone())
-            .unwrap_or_default()
+        self.exports.lock().map(|exports| exports.clone()).unwrap_or_default()
     }
 }

@@ -21,27 +21,17 @@ pub enum VersionError {
 
 /// The version of `devpulse:plugin/handler` the component exports, if supported.
 pub fn detect(engine: &Engine, component: &Component) -> Result<String, VersionError> {
-    let exports: Vec<String> = component
-        .component_type()
-        .exports(engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
+    let exports: Vec<String> = component.component_type().exports(engine).map(|(name, _)| name.to_owned()).collect();
     let prefix = format!("{HANDLER}@");
     let found = exports.iter().find_map(|name| name.strip_prefix(&prefix));
     match found {
         Some(version) if SUPPORTED_VERSIONS.contains(&version) => Ok(version.to_owned()),
-        Some(version) => Err(VersionError::Unsupported {
-            found: version.to_owned(),
-        }),
-        None if exports.iter().any(|name| name == HANDLER) => Err(VersionError::Unsupported {
-            found: "(unversioned)".into(),
-        }),
+        Some(version) => Err(VersionError::Unsupported { found: version.to_owned() }),
+        None if exports.iter().any(|name| name == HANDLER) => {
+            Err(VersionError::Unsupported { found: "(unversioned)".into() })
+        }
         None => Err(VersionError::WrongWorld {
-            exports: if exports.is_empty() {
-                "nothing".into()
-            } else {
-                exports.join(", ")
-            },
+            exports: if exports.is_empty() { "nothing".into() } else { exports.join(", ") },
         }),
     }
 }

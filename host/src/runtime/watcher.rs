@@ -33,10 +33,7 @@ pub struct PluginDir {
 
 impl PluginDir {
     pub fn new(dir: &Path) -> Arc<Self> {
-        Arc::new(PluginDir {
-            dir: dir.to_owned(),
-            seen: Mutex::default(),
-        })
+        Arc::new(PluginDir { dir: dir.to_owned(), seen: Mutex::default() })
     }
 
     /// Loads new and changed files and unloads removed ones.
@@ -50,11 +47,7 @@ impl PluginDir {
             }
         };
         let mut unloaded_any = false;
-        let gone: Vec<PathBuf> = seen
-            .keys()
-            .filter(|path| !files.contains(path))
-            .cloned()
-            .collect();
+        let gone: Vec<PathBuf> = seen.keys().filter(|path| !files.contains(path)).cloned().collect();
         for path in gone {
             seen.remove(&path);
             let origin = Origin::File(path.clone());
@@ -73,10 +66,7 @@ impl PluginDir {
                 continue;
             };
             let (len, modified) = (meta.len(), meta.modified().ok());
-            if seen
-                .get(&path)
-                .is_some_and(|record| record.len == len && record.modified == modified)
-            {
+            if seen.get(&path).is_some_and(|record| record.len == len && record.modified == modified) {
                 continue;
             }
             let bytes: Arc<[u8]> = match std::fs::read(&path) {
@@ -94,19 +84,8 @@ impl PluginDir {
                 record.modified = modified;
                 continue;
             }
-            let loaded = runtime
-                .install(bytes, Origin::File(path.clone()))
-                .await
-                .is_ok();
-            seen.insert(
-                path,
-                Seen {
-                    len,
-                    modified,
-                    sha256,
-                    loaded,
-                },
-            );
+            let loaded = runtime.install(bytes, Origin::File(path.clone())).await.is_ok();
+            seen.insert(path, Seen { len, modified, sha256, loaded });
         }
     }
 
@@ -119,19 +98,15 @@ impl PluginDir {
             }
         });
         let _watcher = match watcher {
-            Ok(mut watcher) => {
-                match watcher.watch(&self.dir, notify::RecursiveMode::NonRecursive) {
-                    Ok(()) => Some(watcher),
-                    Err(err) => {
-                        tracing::warn!(dir = %self.dir.display(), "cannot watch the plugins folder, rescanning every {RESCAN_EVERY:?}: {err}");
-                        None
-                    }
+            Ok(mut watcher) => match watcher.watch(&self.dir, notify::RecursiveMode::NonRecursive) {
+                Ok(()) => Some(watcher),
+                Err(err) => {
+                    tracing::warn!(dir = %self.dir.display(), "cannot watch the plugins folder, rescanning every {RESCAN_EVERY:?}: {err}");
+                    None
                 }
-            }
+            },
             Err(err) => {
-                tracing::warn!(
-                    "no filesystem notifications, rescanning every {RESCAN_EVERY:?}: {err}"
-                );
+                tracing::warn!("no filesystem notifications, rescanning every {RESCAN_EVERY:?}: {err}");
                 None
             }
         };

@@ -3,9 +3,7 @@
 
 use super::StoreError;
 use super::entities::plugin_document::{Column, Entity, Model};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 /// Where a plugin's documents live: its name and the caller's org.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,17 +13,11 @@ pub struct Scope {
 }
 
 /// The document at `key`, as JSON.
-pub async fn get(
-    db: &impl ConnectionTrait,
-    scope: &Scope,
-    key: &str,
-) -> Result<Option<serde_json::Value>, StoreError> {
-    Ok(
-        Entity::find_by_id((scope.plugin.clone(), scope.org.clone(), key.to_owned()))
-            .one(db)
-            .await?
-            .map(|model| model.value),
-    )
+pub async fn get(db: &impl ConnectionTrait, scope: &Scope, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    Ok(Entity::find_by_id((scope.plugin.clone(), scope.org.clone(), key.to_owned()))
+        .one(db)
+        .await?
+        .map(|model| model.value))
 }
 
 /// Up to `limit` documents with keys starting with `prefix` and greater than
@@ -42,32 +34,21 @@ pub async fn scan(
         query = query.filter(Column::Key.gt(after));
     }
     let rows: Vec<Model> = query.order_by_asc(Column::Key).limit(limit).all(db).await?;
-    Ok(rows
-        .into_iter()
-        .filter(|row| row.key.starts_with(prefix))
-        .map(|row| (row.key, row.value))
-        .collect())
+    Ok(rows.into_iter().filter(|row| row.key.starts_with(prefix)).map(|row| (row.key, row.value)).collect())
 }
 
 /// How many documents have keys starting with `prefix`.
-pub async fn count(
-    db: &impl ConnectionTrait,
-    scope: &Scope,
-    prefix: &str,
-) -> Result<u64, StoreError> {
+pub async fn count(db: &impl ConnectionTrait, scope: &Scope, prefix: &str) -> Result<u64, StoreError> {
     Ok(in_prefix(scope, prefix).count(db).await?)
 }
 
 /// Keys starting with `prefix` sort between `prefix` and `prefix` followed by the
 /// largest code point; a range keeps the primary-key index in use on both backends.
 fn in_prefix(scope: &Scope, prefix: &str) -> sea_orm::Select<Entity> {
-    let query = Entity::find()
-        .filter(Column::Plugin.eq(scope.plugin.as_str()))
-        .filter(Column::Org.eq(scope.org.as_str()));
+    let query =
+        Entity::find().filter(Column::Plugin.eq(scope.plugin.as_str())).filter(Column::Org.eq(scope.org.as_str()));
     if prefix.is_empty() {
         return query;
     }
-    query
-        .filter(Column::Key.gte(prefix))
-        .filter(Column::Key.lt(format!("{prefix}{}", char::MAX)))
+    query.filter(Column::Key.gte(prefix)).filter(Column::Key.lt(format!("{prefix}{}", char::MAX)))
 }

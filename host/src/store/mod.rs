@@ -23,20 +23,14 @@ pub enum StoreError {
 
 /// The SQLite URL used when the operator names no database.
 pub fn default_url(data_dir: &Path) -> String {
-    format!(
-        "sqlite://{}?mode=rwc",
-        data_dir.join("devpulse.db").display()
-    )
+    format!("sqlite://{}?mode=rwc", data_dir.join("devpulse.db").display())
 }
 
 /// Connects and applies pending migrations. SQLite runs in WAL mode with a busy
 /// timeout, so readers never block the writer and writers queue instead of failing.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5));
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(5));
     if url.starts_with("sqlite:") {
         options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)

@@ -8,8 +8,8 @@ use super::entities::{event, metric_point, plugin_document};
 use super::{StoreError, now_ms};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, Set, TransactionTrait,
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -58,12 +58,7 @@ impl WriteSet {
     }
 
     /// Marks `key` deleted; true when it existed (here or in the database).
-    pub async fn delete(
-        &mut self,
-        db: &DatabaseConnection,
-        scope: &Scope,
-        key: &str,
-    ) -> Result<bool, StoreError> {
+    pub async fn delete(&mut self, db: &DatabaseConnection, scope: &Scope, key: &str) -> Result<bool, StoreError> {
         let existed = self.get(db, scope, key).await?.is_some();
         self.documents.insert(key.to_owned(), None);
         Ok(existed)
@@ -78,12 +73,7 @@ impl WriteSet {
     }
 
     /// The document as this call sees it.
-    pub async fn get(
-        &self,
-        db: &DatabaseConnection,
-        scope: &Scope,
-        key: &str,
-    ) -> Result<Option<Value>, StoreError> {
+    pub async fn get(&self, db: &DatabaseConnection, scope: &Scope, key: &str) -> Result<Option<Value>, StoreError> {
         match self.documents.get(key) {
             Some(pending) => Ok(pending.clone()),
             None => documents::get(db, scope, key).await,
@@ -101,41 +91,23 @@ impl WriteSet {
     ) -> Result<Vec<(String, Value)>, StoreError> {
         // Each pending deletion can hide at most one stored row, so fetching that
         // many more rows than asked always leaves enough after merging.
-        let deletions = self
-            .documents
-            .values()
-            .filter(|value| value.is_none())
-            .count();
+        let deletions = self.documents.values().filter(|value| value.is_none()).count();
         let stored = documents::scan(db, scope, prefix, after, (limit + deletions) as u64).await?;
         let lower = match after {
             Some(after) => Bound::Excluded(after.to_owned()),
             None => Bound::Included(prefix.to_owned()),
         };
-        let mut merged: BTreeMap<String, Option<Value>> = stored
-            .into_iter()
-            .map(|(key, value)| (key, Some(value)))
-            .collect();
-        let pending = self
-            .documents
-            .range((lower, Bound::Unbounded))
-            .take_while(|(key, _)| key.starts_with(prefix));
+        let mut merged: BTreeMap<String, Option<Value>> =
+            stored.into_iter().map(|(key, value)| (key, Some(value))).collect();
+        let pending = self.documents.range((lower, Bound::Unbounded)).take_while(|(key, _)| key.starts_with(prefix));
         for (key, value) in pending {
             merged.insert(key.clone(), value.clone());
         }
-        Ok(merged
-            .into_iter()
-            .filter_map(|(key, value)| value.map(|value| (key, value)))
-            .take(limit)
-            .collect())
+        Ok(merged.into_iter().filter_map(|(key, value)| value.map(|value| (key, value))).take(limit).collect())
     }
 
     /// Counts documents under `prefix` as this call sees them.
-    pub async fn count(
-        &self,
-        db: &DatabaseConnection,
-        scope: &Scope,
-        prefix: &str,
-    ) -> Result<u64, StoreError> {
+    pub async fn count(&self, db: &DatabaseConnection, scope: &Scope, prefix: &str) -> Result<u64, StoreError> {
         let mut count = documents::count(db, scope, prefix).await? as i64;
         for (key, value) in self.documents.range(prefix.to_owned()..) {
             if !key.starts_with(prefix) {
@@ -183,10 +155,7 @@ impl WriteSet {
                                 plugin_document::Column::Org,
                                 plugin_document::Column::Key,
                             ])
-                            .update_columns([
-                                plugin_document::Column::Value,
-                                plugin_document::Column::UpdatedAt,
-                            ])
+                            .update_columns([plugin_document::Column::Value, plugin_document::Column::UpdatedAt])
                             .to_owned(),
                         )
                         .exec(db)
@@ -203,18 +172,15 @@ impl WriteSet {
             }
         }
         if !self.points.is_empty() {
-            let rows = self
-                .points
-                .into_iter()
-                .map(|point| metric_point::ActiveModel {
-                    id: NotSet,
-                    plugin: Set(scope.plugin.clone()),
-                    org: Set(scope.org.clone()),
-                    name: Set(point.name),
-                    labels: Set(serde_json::to_value(point.labels).unwrap_or_default()),
-                    time: Set(point.time),
-                    value: Set(point.value),
-                });
+            let rows = self.points.into_iter().map(|point| metric_point::ActiveModel {
+                id: NotSet,
+                plugin: Set(scope.plugin.clone()),
+                org: Set(scope.org.clone()),
+                name: Set(point.name),
+                labels: Set(serde_json::to_value(point.labels).unwrap_or_default()),
+                time: Set(point.time),
+                value: Set(point.value),
+            });
             metric_point::Entity::insert_many(rows).exec(db).await?;
         }
         if !self.events.is_empty() {

@@ -1,8 +1,6 @@
 //! Prometheus metrics for `/metrics`, and log setup.
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 use std::time::Duration;
 
 /// The host's own metrics. Cheap to clone.
@@ -22,44 +20,29 @@ impl Telemetry {
     pub fn new() -> Self {
         let registry = Registry::new();
         let http_requests = IntCounterVec::new(
-            Opts::new(
-                "devpulse_http_requests_total",
-                "HTTP requests by route and status",
-            ),
+            Opts::new("devpulse_http_requests_total", "HTTP requests by route and status"),
             &["route", "status"],
         )
         .expect("valid metric");
         let http_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "devpulse_http_request_duration_seconds",
-                "HTTP request duration by route",
-            )
-            .buckets(BUCKETS.to_vec()),
+            HistogramOpts::new("devpulse_http_request_duration_seconds", "HTTP request duration by route")
+                .buckets(BUCKETS.to_vec()),
             &["route"],
         )
         .expect("valid metric");
         let plugin_calls = IntCounterVec::new(
-            Opts::new(
-                "devpulse_plugin_calls_total",
-                "Plugin calls by plugin, export and outcome",
-            ),
+            Opts::new("devpulse_plugin_calls_total", "Plugin calls by plugin, export and outcome"),
             &["plugin", "export", "outcome"],
         )
         .expect("valid metric");
         let plugin_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "devpulse_plugin_call_duration_seconds",
-                "Plugin call duration, instantiation included",
-            )
-            .buckets(BUCKETS.to_vec()),
+            HistogramOpts::new("devpulse_plugin_call_duration_seconds", "Plugin call duration, instantiation included")
+                .buckets(BUCKETS.to_vec()),
             &["plugin", "export"],
         )
         .expect("valid metric");
         let load_failures = IntCounterVec::new(
-            Opts::new(
-                "devpulse_plugin_load_failures_total",
-                "Plugin files or bundles that failed to load",
-            ),
+            Opts::new("devpulse_plugin_load_failures_total", "Plugin files or bundles that failed to load"),
             &["source"],
         )
         .expect("valid metric");
@@ -70,36 +53,19 @@ impl Telemetry {
             Box::new(plugin_duration.clone()),
             Box::new(load_failures.clone()),
         ] {
-            registry
-                .register(collector)
-                .expect("metric registered once");
+            registry.register(collector).expect("metric registered once");
         }
-        Telemetry {
-            registry,
-            http_requests,
-            http_duration,
-            plugin_calls,
-            plugin_duration,
-            load_failures,
-        }
+        Telemetry { registry, http_requests, http_duration, plugin_calls, plugin_duration, load_failures }
     }
 
     pub fn http_request(&self, route: &str, status: u16, took: Duration) {
-        self.http_requests
-            .with_label_values(&[route, &status.to_string()])
-            .inc();
-        self.http_duration
-            .with_label_values(&[route])
-            .observe(took.as_secs_f64());
+        self.http_requests.with_label_values(&[route, &status.to_string()]).inc();
+        self.http_duration.with_label_values(&[route]).observe(took.as_secs_f64());
     }
 
     pub fn plugin_call(&self, plugin: &str, export: &str, outcome: &str, took: Duration) {
-        self.plugin_calls
-            .with_label_values(&[plugin, export, outcome])
-            .inc();
-        self.plugin_duration
-            .with_label_values(&[plugin, export])
-            .observe(took.as_secs_f64());
+        self.plugin_calls.with_label_values(&[plugin, export, outcome]).inc();
+        self.plugin_duration.with_label_values(&[plugin, export]).observe(took.as_secs_f64());
     }
 
     pub fn load_failure(&self, source: &str) {

@@ -7,8 +7,8 @@
 //! - Its `heartbeat` schedule records a metric once an hour per org.
 
 use devpulse_sdk::{
-    Error, Event, Manifest, Method, Param, ParamLocation, Plugin, Principal, Request, Response,
-    ResponseSpec, Routes, Schedule, Timestamp, events, metrics, route, storage,
+    Error, Event, Manifest, Method, Param, ParamLocation, Plugin, Principal, Request, Response, ResponseSpec, Routes,
+    Schedule, Timestamp, events, metrics, route, storage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -46,7 +46,8 @@ impl Plugin for Hello {
         Manifest {
             routes: vec![
                 devpulse_sdk::Route {
-                    description: "Greets `name`, counts it, records `hello.greetings` and emits `hello.greeted`.".into(),
+                    description: "Greets `name`, counts it, records `hello.greetings` and emits `hello.greeted`."
+                        .into(),
                     body_schema: Some(
                         json!({
                             "type": "object",
@@ -56,7 +57,11 @@ impl Plugin for Hello {
                         })
                         .to_string(),
                     ),
-                    responses: vec![ResponseSpec { status: 201, description: "Greeted".into(), schema: Some(greeting_schema()) }],
+                    responses: vec![ResponseSpec {
+                        status: 201,
+                        description: "Greeted".into(),
+                        schema: Some(greeting_schema()),
+                    }],
                     ..route(Method::Post, "/greetings", "Greet someone")
                 },
                 devpulse_sdk::Route {
@@ -68,7 +73,11 @@ impl Plugin for Hello {
                         description: "Who was greeted".into(),
                         schema: name_schema,
                     }],
-                    responses: vec![ResponseSpec { status: 200, description: "The tally".into(), schema: Some(greeting_schema()) }],
+                    responses: vec![ResponseSpec {
+                        status: 200,
+                        description: "The tally".into(),
+                        schema: Some(greeting_schema()),
+                    }],
                     ..route(Method::Get, "/greetings/{name}", "Read a greeting tally")
                 },
             ],
@@ -109,13 +118,8 @@ impl Plugin for Hello {
 }
 
 fn greeting(name: String, times_greeted: u64) -> Greeting {
-    let salutation =
-        devpulse_sdk::config::get::<String>("greeting").unwrap_or_else(|| "Hello".into());
-    Greeting {
-        message: format!("{salutation}, {name}!"),
-        name,
-        times_greeted,
-    }
+    let salutation = devpulse_sdk::config::get::<String>("greeting").unwrap_or_else(|| "Hello".into());
+    Greeting { message: format!("{salutation}, {name}!"), name, times_greeted }
 }
 
 fn now() -> Timestamp {

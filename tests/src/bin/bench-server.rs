@@ -21,8 +21,7 @@ struct Args {
 }
 
 /// The echo route's body schema, as the plugin declares it.
-const SCHEMA: &str =
-    r#"{"type":"object","required":["name"],"properties":{"name":{"type":"string"}}}"#;
+const SCHEMA: &str = r#"{"type":"object","required":["name"],"properties":{"name":{"type":"string"}}}"#;
 
 fn native_echo() -> anyhow::Result<poem::endpoint::BoxEndpoint<'static>> {
     let validator = std::sync::Arc::new(jsonschema::validator_for(&serde_json::from_str(SCHEMA)?)?);
@@ -30,13 +29,11 @@ fn native_echo() -> anyhow::Result<poem::endpoint::BoxEndpoint<'static>> {
         let validator = validator.clone();
         async move {
             let body = request.into_body().into_bytes_limit(1 << 20).await?;
-            let valid = serde_json::from_slice::<serde_json::Value>(&body)
-                .is_ok_and(|value| validator.is_valid(&value));
+            let valid =
+                serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|value| validator.is_valid(&value));
             let text = std::str::from_utf8(&body).unwrap_or_default();
             Ok::<Response, poem::Error>(match (valid, echo::respond(text)) {
-                (true, Ok(answer)) => Response::builder()
-                    .content_type("application/json")
-                    .body(answer),
+                (true, Ok(answer)) => Response::builder().content_type("application/json").body(answer),
                 _ => Response::builder().status(StatusCode::BAD_REQUEST).finish(),
             })
         }

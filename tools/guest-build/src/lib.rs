@@ -52,22 +52,14 @@ pub fn build(packages: &[&str]) -> Vec<Guest> {
     }
     // Inner cargo output must not reach stdout, which cargo parses as directives.
     cmd.stdout(std::process::Stdio::from(std::io::stderr()));
-    let status = cmd
-        .status()
-        .expect("could not run cargo for the guest build");
+    let status = cmd.status().expect("could not run cargo for the guest build");
     if !status.success() {
-        panic!(
-            "building the wasm plugins ({}) failed; see the errors above",
-            packages.join(", ")
-        );
+        panic!("building the wasm plugins ({}) failed; see the errors above", packages.join(", "));
     }
 
     println!("cargo:rerun-if-changed={}", workspace.join("wit").display());
     println!("cargo:rerun-if-changed={}", workspace.join("sdk").display());
-    println!(
-        "cargo:rerun-if-changed={}",
-        workspace.join("Cargo.lock").display()
-    );
+    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
     let artifacts = target_dir.join(TARGET).join(PROFILE);
     packages
         .iter()
@@ -76,10 +68,7 @@ pub fn build(packages: &[&str]) -> Vec<Guest> {
             let wasm = artifacts.join(format!("{stem}.wasm"));
             assert!(wasm.exists(), "{} was not produced", wasm.display());
             rerun_on_dependencies(&artifacts.join(format!("{stem}.d")));
-            Guest {
-                package: package.to_string(),
-                wasm,
-            }
+            Guest { package: package.to_string(), wasm }
         })
         .collect()
 }
@@ -90,12 +79,7 @@ pub fn write_paths(guests: &[Guest], file: &str) {
     let mut code = String::new();
     for guest in guests {
         let name = guest.package.to_uppercase().replace('-', "_");
-        writeln!(
-            code,
-            "pub const {name}: &str = {:?};",
-            guest.wasm.display().to_string()
-        )
-        .unwrap();
+        writeln!(code, "pub const {name}: &str = {:?};", guest.wasm.display().to_string()).unwrap();
     }
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     fs::write(out_dir.join(file), code).expect("write generated guest paths");
@@ -104,10 +88,7 @@ pub fn write_paths(guests: &[Guest], file: &str) {
 fn workspace_root(manifest_dir: &Path) -> PathBuf {
     manifest_dir
         .ancestors()
-        .find(|dir| {
-            fs::read_to_string(dir.join("Cargo.toml"))
-                .is_ok_and(|toml| toml.contains("[workspace]"))
-        })
+        .find(|dir| fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|toml| toml.contains("[workspace]")))
         .expect("no workspace Cargo.toml above the build script")
         .to_path_buf()
 }
@@ -121,9 +102,7 @@ fn ensure_wasm_target() {
         .output()
         .ok()
         .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-    let installed = sysroot
-        .as_ref()
-        .is_some_and(|root| root.join("lib/rustlib").join(TARGET).exists());
+    let installed = sysroot.as_ref().is_some_and(|root| root.join("lib/rustlib").join(TARGET).exists());
     if installed {
         return;
     }
@@ -165,13 +144,7 @@ pub fn write_embedded(guests: &[Guest], file: &str) {
         "/// Bundled plugins: (package name, component bytes).\npub static PLUGINS: &[(&str, &[u8])] = &[\n",
     );
     for guest in guests {
-        writeln!(
-            code,
-            "    ({:?}, include_bytes!({:?})),",
-            guest.package,
-            guest.wasm.display().to_string()
-        )
-        .unwrap();
+        writeln!(code, "    ({:?}, include_bytes!({:?})),", guest.package, guest.wasm.display().to_string()).unwrap();
     }
     code.push_str("];\n");
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));

@@ -1,18 +1,9 @@
-//! Schema migrations, applied at start. Append new migrations; never edit a released one.
+//! Plugin state, plugin documents, metric points and the event log.
 
-use sea_orm::DbBackend;
+use super::byte_ordered_key;
 use sea_orm_migration::prelude::*;
 
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Initial)]
-    }
-}
-
-struct M0001Initial;
+pub struct M0001Initial;
 
 impl MigrationName for M0001Initial {
     fn name(&self) -> &str {
@@ -65,17 +56,6 @@ enum Event {
     Depth,
 }
 
-/// A text key compared byte by byte on every backend, so prefix scans and cursors
-/// order the same on SQLite (binary by default) and PostgreSQL (locale by default).
-fn byte_ordered_key<T: IntoIden>(backend: DbBackend, name: T) -> ColumnDef {
-    let mut column = ColumnDef::new(name);
-    column.string().not_null();
-    if backend == DbBackend::Postgres {
-        column.extra("COLLATE \"C\"");
-    }
-    column
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for M0001Initial {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -84,18 +64,9 @@ impl MigrationTrait for M0001Initial {
             .create_table(
                 Table::create()
                     .table(PluginState::Table)
-                    .col(
-                        ColumnDef::new(PluginState::Name)
-                            .string()
-                            .not_null()
-                            .primary_key(),
-                    )
+                    .col(ColumnDef::new(PluginState::Name).string().not_null().primary_key())
                     .col(ColumnDef::new(PluginState::Enabled).boolean().not_null())
-                    .col(
-                        ColumnDef::new(PluginState::UpdatedAt)
-                            .big_integer()
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(PluginState::UpdatedAt).big_integer().not_null())
                     .to_owned(),
             )
             .await?;
@@ -106,21 +77,10 @@ impl MigrationTrait for M0001Initial {
                     .col(ColumnDef::new(PluginDocument::Plugin).string().not_null())
                     .col(ColumnDef::new(PluginDocument::Org).string().not_null())
                     .col(byte_ordered_key(backend, PluginDocument::Key))
-                    .col(
-                        ColumnDef::new(PluginDocument::Value)
-                            .json_binary()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(PluginDocument::UpdatedAt)
-                            .big_integer()
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(PluginDocument::Value).json_binary().not_null())
+                    .col(ColumnDef::new(PluginDocument::UpdatedAt).big_integer().not_null())
                     .primary_key(
-                        Index::create()
-                            .col(PluginDocument::Plugin)
-                            .col(PluginDocument::Org)
-                            .col(PluginDocument::Key),
+                        Index::create().col(PluginDocument::Plugin).col(PluginDocument::Org).col(PluginDocument::Key),
                     )
                     .to_owned(),
             )
@@ -129,13 +89,7 @@ impl MigrationTrait for M0001Initial {
             .create_table(
                 Table::create()
                     .table(MetricPoint::Table)
-                    .col(
-                        ColumnDef::new(MetricPoint::Id)
-                            .big_integer()
-                            .not_null()
-                            .auto_increment()
-                            .primary_key(),
-                    )
+                    .col(ColumnDef::new(MetricPoint::Id).big_integer().not_null().auto_increment().primary_key())
                     .col(ColumnDef::new(MetricPoint::Plugin).string().not_null())
                     .col(ColumnDef::new(MetricPoint::Org).string().not_null())
                     .col(ColumnDef::new(MetricPoint::Name).string().not_null())
@@ -194,9 +148,7 @@ impl MigrationTrait for M0001Initial {
             PluginDocument::Table.into_iden(),
             PluginState::Table.into_iden(),
         ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
     }

@@ -1,0 +1,227 @@
+//! `/api/v1/me` and `/api/v1/users`: people in the caller's org.
+
+use super::AppState;
+use super::error::{ApiError, BearerAuth};
+use super::pagination;
+use crate::audit::{self, Entry};
+use crate::auth::Role;
+use crate::identity::{self, ExternalIdentity, NewUser, UserPatch};
+use crate::store::entities::user;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use sea_orm::{ConnectionTrait, TransactionTrait};
+
+#[derive(Tags)]
+enum UserTag {
+    /// People in the caller's org, their roles and external identities.
+    Users,
+}
+
+/// A user as the API shows it.
+#[derive(Object)]
+pub struct UserView {
+    pub id: String,
+    pub org_id: String,
+    pub display_name: String,
+    pub email: String,
+    pub role: Role,
+    /// IANA time zone; daily figures are computed in it.
+    pub time_zone: String,
+    /// Accounts elsewhere, such as a GitHub login.
+    pub identities: Vec<ExternalIdentity>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One page of users, in creation order.
+#[derive(Object)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+pub struct CreateUser {
+    pub display_name: String,
+    pub email: String,
+    pub role: Role,
+    #[oai(default = "utc")]
+    pub time_zone: String,
+    #[oai(default)]
+    pub identities: Vec<ExternalIdentity>,
+}
+
+/// Fields to change; absent fields stay as they are.
+#[derive(Object)]
+pub struct UpdateUser {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    pub time_zone: Option<String>,
+    /// Replaces all identities when present.
+    pub identities: Option<Vec<ExternalIdentity>>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+#[derive(ApiResponse)]
+enum Created {
+    #[oai(status = 201)]
+    Created(Json<UserView>),
+}
+
+#[derive(ApiResponse)]
+enum Deleted {
+    /// The user, their identities and tokens are gone.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+pub async fn view(db: &impl ConnectionTrait, user: user::Model) -> Result<UserView, ApiError> {
+    Ok(UserView {
+        identities: identity::identities_of(db, &user.id).await?,
+        role: Role::parse(&user.role).unwrap_or(Role::Developer),
+        created_at: chrono::DateTime::from_timestamp_millis(user.created_at).unwrap_or_default(),
+        id: user.id,
+        org_id: user.org_id,
+        display_name: user.display_name,
+        email: user.email,
+        time_zone: user.time_zone,
+    })
+}
+
+pub struct UsersApi {
+    pub state: AppState,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "UserTag::Users")]
+impl UsersApi {
+    /// The caller: user, org and role.
+    #[oai(path = "/me", method = "get", operation_id = "getMe")]
+    async fn me(&self, auth: BearerAuth) -> Result<Json<UserView>, ApiError> {
+        let principal = self.state.principal(&auth).await?;
+        let db = self.state.runtime.db();
+        let user = identity::user_in_org(db, &principal.org_id, &principal.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("the caller's user no longer exists"))?;
+        Ok(Json(view(db, user).await?))
+    }
+
+    /// Users of the caller's org (admin and above).
+    #[oai(path = "/users", method = "get", operation_id = "listUsers")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<u32>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<UserPage>, ApiError> {
+        let principal = self.state.authorize(&auth, Role::Admin).await?;
+        let after = pagination::after(cursor.0.as_deref())?;
+        let db = self.state.runtime.db();
+        let mut rows = identity::list_users(db, &principal.org_id, after.as_deref(), u64::from(limit.0) + 1).await?;
+        let next_cursor = pagination::next(&mut rows, limit.0, |user| user.id.clone());
+        let mut items = Vec::with_capacity(rows.len());
+        for user in rows {
+            items.push(view(db, user).await?);
+        }
+        Ok(Json(UserPage { items, next_cursor }))
+    }
+
+    /// Adds a user to the caller's org (admin and above; only owners add owners).
+    #[oai(path = "/users", method = "post", operation_id = "createUser")]
+    async fn create(&self, auth: BearerAuth, body: Json<CreateUser>) -> Result<Created, ApiError> {
+        let principal = self.state.authorize(&auth, Role::Admin).await?;
+        let body = body.0;
+        let txn = self.state.runtime.db().begin().await?;
+        let user = identity::create_user_as(
+            &txn,
+            &principal,
+            NewUser {
+                display_name: body.display_name,
+                email: body.email,
+                role: body.role,
+                time_zone: body.time_zone,
+                identities: body.identities,
+            },
+        )
+        .await?;
+        audit::record(
+            &txn,
+            Entry::by(&principal, "user.create", &format!("user/{}", user.id))
+                .details(serde_json::json!({"role": user.role, "email": user.email})),
+        )
+        .await?;
+        let view = view(&txn, user).await?;
+        txn.commit().await?;
+        Ok(Created::Created(Json(view)))
+    }
+
+    /// One user of the caller's org (admin and above).
+    #[oai(path = "/users/:id", method = "get", operation_id = "getUser")]
+    async fn get(&self, auth: BearerAuth, id: Path<String>) -> Result<Json<UserView>, ApiError> {
+        let principal = self.state.authorize(&auth, Role::Admin).await?;
+        let db = self.state.runtime.db();
+        let user = identity::user_in_org(db, &principal.org_id, &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no user {}", id.0)))?;
+        Ok(Json(view(db, user).await?))
+    }
+
+    /// Changes a user (admin and above; admins cannot change owners, the last owner stays an owner).
+    #[oai(path = "/users/:id", method = "patch", operation_id = "updateUser")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: Json<UpdateUser>,
+    ) -> Result<Json<UserView>, ApiError> {
+        let principal = self.state.authorize(&auth, Role::Admin).await?;
+        let body = body.0;
+        let txn = self.state.runtime.db().begin().await?;
+        let role = body.role;
+        let user = identity::update_user(
+            &txn,
+            &principal,
+            &id,
+            UserPatch {
+                display_name: body.display_name,
+                email: body.email,
+                role: body.role,
+                time_zone: body.time_zone,
+                identities: body.identities,
+            },
+        )
+        .await?;
+        audit::record(
+            &txn,
+            Entry::by(&principal, "user.update", &format!("user/{}", user.id))
+                .details(serde_json::json!({"role": role.map(Role::as_str)})),
+        )
+        .await?;
+        let view = view(&txn, user).await?;
+        txn.commit().await?;
+        Ok(Json(view))
+    }
+
+    /// Removes a user with their tokens (admin and above; never the last owner).
+    #[oai(path = "/users/:id", method = "delete", operation_id = "deleteUser")]
+    async fn delete(&self, auth: BearerAuth, id: Path<String>) -> Result<Deleted, ApiError> {
+        let principal = self.state.authorize(&auth, Role::Admin).await?;
+        let txn = self.state.runtime.db().begin().await?;
+        let user = identity::delete_user(&txn, &principal, &id).await?;
+        audit::record(
+            &txn,
+            Entry::by(&principal, "user.delete", &format!("user/{}", user.id))
+                .details(serde_json::json!({"email": user.email})),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(Deleted::Deleted)
+    }
+}
+
+fn default_limit() -> u32 {
+    pagination::DEFAULT_LIMIT
+}

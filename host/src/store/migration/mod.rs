@@ -1,0 +1,27 @@
+//! Schema migrations, applied at start. Append new migrations; never edit a released one.
+
+mod m0001_initial;
+mod m0002_identity;
+
+use sea_orm::DbBackend;
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::M0001Initial), Box::new(m0002_identity::M0002Identity)]
+    }
+}
+
+/// A text key compared byte by byte on every backend, so prefix scans and cursors
+/// order the same on SQLite (binary by default) and PostgreSQL (locale by default).
+fn byte_ordered_key<T: IntoIden>(backend: DbBackend, name: T) -> ColumnDef {
+    let mut column = ColumnDef::new(name);
+    column.string().not_null();
+    if backend == DbBackend::Postgres {
+        column.extra("COLLATE \"C\"");
+    }
+    column
+}
