@@ -10,8 +10,13 @@ async fn main() -> anyhow::Result<()> {
     devpulse::telemetry::init_logging();
     match cli.command {
         Command::Serve(args) => {
+            // Listen for SIGTERM before serving, so a signal right after start is not fatal.
+            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             let server = devpulse::server::start(args.settings()?).await?;
-            shutdown_signal().await;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
             tracing::info!("shutting down");
             server.stop().await
         }
@@ -27,24 +32,5 @@ async fn main() -> anyhow::Result<()> {
             }
             Err(err) => Err(err).with_context(|| format!("{} is not a loadable plugin", file.display())),
         },
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::warn!("cannot listen for SIGTERM: {err}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
     }
 }

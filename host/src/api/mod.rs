@@ -140,7 +140,7 @@ impl Endpoint for Dispatcher {
             }
             _ => match self.api.call(request).await {
                 Ok(response) => Ok(response.into_response()),
-                Err(err) if err.status() == StatusCode::NOT_FOUND && !err.has_source() => {
+                Err(err) if err.status() == StatusCode::NOT_FOUND && !err.is_from_response() => {
                     Ok(problem::Problem::not_found(format!("no resource at {path}")).into_response())
                 }
                 Err(err) => Ok(problem::from_poem_error(err)),

@@ -124,15 +124,12 @@ impl OrgsApi {
         )
         .await
         .map_err(ApiError::unavailable)?;
-        for org_id in [principal.org_id.as_str(), org.id.as_str()] {
-            audit::record(
-                &txn,
-                Entry::by(&principal, "org.create", &format!("org/{}", org.id))
-                    .in_org(org_id)
-                    .details(serde_json::json!({"slug": org.slug, "owner": owner.id})),
-            )
+        let details = serde_json::json!({"slug": org.slug, "owner": owner.id});
+        audit::record(&txn, Entry::by(&principal, "org.create", &format!("org/{}", org.id)).details(details.clone()))
             .await?;
-        }
+        // The new org's log names no one from the operator's org.
+        audit::record(&txn, Entry::system(&org.id, "org.create", &format!("org/{}", org.id)).details(details.clone()))
+            .await?;
         let owner = view(&txn, owner).await?;
         txn.commit().await?;
         Ok(Created::Created(Json(CreatedOrg {

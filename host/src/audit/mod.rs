@@ -44,12 +44,6 @@ impl Entry {
         }
     }
 
-    /// Records it in another org than the actor's (an operator creating an org).
-    pub fn in_org(mut self, org_id: &str) -> Self {
-        self.org_id = org_id.into();
-        self
-    }
-
     pub fn details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
         self

@@ -27,12 +27,16 @@ pub fn default_url(data_dir: &Path) -> String {
 }
 
 /// Connects and applies pending migrations. SQLite runs in WAL mode with a busy
-/// timeout, so readers never block the writer and writers queue instead of failing.
+/// timeout and one pooled connection, so other processes (the CLI) can read
+/// while the server writes, and writers queue instead of failing.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(5));
     if url.starts_with("sqlite:") {
-        options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
+        // One connection: SQLite has one writer anyway, and a transaction that
+        // reads before it writes fails at once (SQLITE_BUSY, no waiting) when
+        // another connection wrote in between. Serialising in the pool avoids it.
+        options.max_connections(1).map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(5))
