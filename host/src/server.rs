@@ -2,6 +2,7 @@
 //! plugins folder watcher, and the HTTP listener.
 
 use crate::api::{self, AppState};
+use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::runtime::Runtime;
 use crate::runtime::plugin::Origin;
@@ -25,6 +26,7 @@ pub struct RunningServer {
     shutdown: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
     watcher: JoinHandle<()>,
+    follower: Option<JoinHandle<()>>,
     redis: Option<Redis>,
 }
 
@@ -66,7 +68,9 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
     plugin_dir.rescan(&runtime).await;
     let watcher = tokio::spawn(plugin_dir.watch(runtime.clone()));
 
-    let state = AppState { runtime: runtime.clone(), telemetry, redis: redis.clone() };
+    let auth = Authenticator::new(runtime.db().clone(), redis.clone());
+    let follower = settings.redis_url.clone().map(|url| tokio::spawn(auth.clone().follow(url)));
+    let state = AppState { runtime: runtime.clone(), auth, telemetry, redis: redis.clone() };
     let app = api::app(state, extras)?;
     let acceptor = TcpListener::bind(settings.listen)
         .into_acceptor()
@@ -90,13 +94,16 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
             .await
     });
     tracing::info!(%addr, plugins = runtime.registry().all().len(), "DevPulse is serving");
-    Ok(RunningServer { addr, runtime, shutdown, http, watcher, redis })
+    Ok(RunningServer { addr, runtime, shutdown, http, watcher, follower, redis })
 }
 
 impl RunningServer {
     /// Stops accepting connections and lets requests in flight finish.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.watcher.abort();
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
         let _ = self.shutdown.send(());
         self.http.await??;
         if let Some(redis) = &self.redis {

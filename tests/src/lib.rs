@@ -263,6 +263,24 @@ impl TestServer {
         devpulse::store::connect(&self.settings.database_url).await.expect("open the test database")
     }
 
+    /// A second server on the same database (and Redis), as another replica.
+    pub async fn replica(&self) -> TestServer {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let server = devpulse::server::start(self.settings.clone()).await.expect("replica starts");
+        TestServer {
+            base: format!("http://{}", server.addr),
+            token: self.token.clone(),
+            plugins_dir: self.plugins_dir.clone(),
+            data_dir: self.data_dir.clone(),
+            http: reqwest::Client::new(),
+            backend: self.backend,
+            postgres: None,
+            settings: self.settings.clone(),
+            server: Some(server),
+            _tmp: tmp,
+        }
+    }
+
     /// Stops the server and starts a new one on the same data dir and database.
     pub async fn restart(mut self) -> Self {
         if let Some(server) = self.server.take() {

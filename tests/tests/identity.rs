@@ -196,6 +196,29 @@ on_both_backends!(
     changes_are_audited_with_actor_and_token,
 );
 
+/// Two replicas on one PostgreSQL and one Redis: a token revoked through one is
+/// refused by the other at once, although the other had cached it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_reaches_every_replica() {
+    let options = devpulse_e2e::Options { redis: true, ..Default::default() };
+    let Some(first) = TestServer::start_with(Backend::Postgres, options).await else { return };
+    let second = first.replica().await;
+    let (_, created) = first.post("/api/v1/tokens", &json!({"name": "shared"})).await;
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let id = created["token"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(second.get_as(&secret, "/api/v1/me").await.0, 200, "the second replica caches the principal");
+    let response = first.request(Method::DELETE, &format!("/api/v1/tokens/{id}")).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    let refused = second
+        .wait_for(Duration::from_secs(3), || async {
+            (second.get_as(&secret, "/api/v1/me").await.0 == 401).then_some(())
+        })
+        .await;
+    assert!(refused.is_some(), "the revocation reached the other replica well within the cache lifetime");
+    second.stop().await;
+    first.stop().await;
+}
+
 /// Every role against every host route and the `hello` routes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn role_matrix() {

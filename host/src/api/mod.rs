@@ -28,6 +28,7 @@ use std::time::Instant;
 #[derive(Clone)]
 pub struct AppState {
     pub runtime: Runtime,
+    pub auth: crate::auth::Authenticator,
     pub telemetry: Telemetry,
     pub redis: Option<Redis>,
 }
@@ -42,7 +43,7 @@ type HostApi =
 impl AppState {
     /// The caller behind a bearer token.
     pub async fn principal(&self, auth: &error::BearerAuth) -> Result<Principal, error::ApiError> {
-        Ok(crate::auth::authenticate(self.runtime.db(), &auth.0.token).await?)
+        Ok(self.auth.authenticate(&auth.0.token).await?)
     }
 
     /// The caller, if their role is `role` or higher.

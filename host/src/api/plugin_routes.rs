@@ -57,7 +57,7 @@ fn refused(err: AuthError) -> Response {
 pub async fn dispatch(state: &AppState, name: &str, rest: &str, request: Request, body: Body) -> Response {
     let principal = match auth::bearer(&request) {
         None => return refused(AuthError::Missing),
-        Some(secret) => match auth::authenticate(state.runtime.db(), secret).await {
+        Some(secret) => match state.auth.authenticate(secret).await {
             Ok(principal) => principal,
             Err(err) => return refused(err),
         },

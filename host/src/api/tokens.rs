@@ -5,6 +5,7 @@ use super::error::{ApiError, BearerAuth};
 use super::pagination;
 use crate::audit::{self, Entry};
 use crate::auth::Principal;
+use crate::auth::authenticator::Subject;
 use crate::auth::tokens::{self, MANAGES_TOKENS, NewToken};
 use crate::identity;
 use crate::store::entities::token;
@@ -183,6 +184,7 @@ impl TokensApi {
             audit::record(&txn, Entry::by(&principal, "token.revoke", &format!("token/{}", id.0))).await?;
         }
         txn.commit().await?;
+        self.state.auth.invalidate(Subject::Token(&id)).await;
         Ok(Revoked::Revoked)
     }
 }

@@ -5,6 +5,7 @@ use super::error::{ApiError, BearerAuth};
 use super::pagination;
 use crate::audit::{self, Entry};
 use crate::auth::Role;
+use crate::auth::authenticator::Subject;
 use crate::identity::{self, ExternalIdentity, NewUser, UserPatch};
 use crate::store::entities::user;
 use poem_openapi::param::{Path, Query};
@@ -202,6 +203,7 @@ impl UsersApi {
         .await?;
         let view = view(&txn, user).await?;
         txn.commit().await?;
+        self.state.auth.invalidate(Subject::User(&view.id)).await;
         Ok(Json(view))
     }
 
@@ -218,6 +220,7 @@ impl UsersApi {
         )
         .await?;
         txn.commit().await?;
+        self.state.auth.invalidate(Subject::User(&id)).await;
         Ok(Deleted::Deleted)
     }
 }

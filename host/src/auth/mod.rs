@@ -1,19 +1,19 @@
 //! Who is calling: bearer tokens to principals, and role checks.
 //!
-//! Every `/api/v1` call carries `Authorization: Bearer <token>`. The token is
-//! looked up by its SHA-256 on every request, so an expired or revoked token is
-//! refused at once on every replica.
+//! Every `/api/v1` call carries `Authorization: Bearer <token>`, looked up by its
+//! SHA-256 (see [`Authenticator`] for caching and how revocation stays immediate).
 
+pub mod authenticator;
 pub mod bootstrap;
 pub mod tokens;
+
+pub use authenticator::Authenticator;
 
 use crate::runtime::wit;
 use crate::store::entities::{token, user};
 use crate::store::{StoreError, now_ms};
 use poem_openapi::Enum;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 /// Roles, lowest first: each includes what the ones before it may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Enum, serde::Serialize, serde::Deserialize)]
@@ -105,34 +105,20 @@ impl From<sea_orm::DbErr> for AuthError {
     }
 }
 
-/// How stale `last_used_at` may get before a request refreshes it; refreshing on
-/// every request would turn every read into a write.
-const LAST_USED_PRECISION_MS: i64 = 60_000;
-
-/// The principal behind `secret`, if the token is valid now.
-pub async fn authenticate(db: &DatabaseConnection, secret: &str) -> Result<Principal, AuthError> {
-    let hash = tokens::hash(secret);
+/// The principal behind `secret`, read from the database, with the token's expiry.
+pub(crate) async fn lookup(db: &DatabaseConnection, hash: &str) -> Result<(Principal, Option<i64>), AuthError> {
     let found = token::Entity::find().filter(token::Column::SecretHash.eq(hash)).one(db).await?;
     let Some(token) = found else { return Err(AuthError::Invalid) };
-    let now = now_ms();
-    if token.revoked_at.is_some() || token.expires_at.is_some_and(|at| at <= now) {
+    if token.revoked_at.is_some() || token.expires_at.is_some_and(|at| at <= now_ms()) {
         return Err(AuthError::Invalid);
     }
     let Some(user) = user::Entity::find_by_id(token.user_id.clone()).one(db).await? else {
         return Err(AuthError::Invalid);
     };
     let role = Role::parse(&user.role).ok_or(AuthError::Invalid)?;
-    if token.last_used_at.is_none_or(|at| now - at > LAST_USED_PRECISION_MS) {
-        let db = db.clone();
-        let mut row = token.clone().into_active_model();
-        row.last_used_at = Set(Some(now));
-        tokio::spawn(async move {
-            if let Err(err) = row.update(&db).await {
-                tracing::warn!("recording token use failed: {err}");
-            }
-        });
-    }
-    Ok(Principal { user_id: user.id, org_id: user.org_id, role, token_id: token.id, operator: token.operator })
+    let principal =
+        Principal { user_id: user.id, org_id: user.org_id, role, token_id: token.id, operator: token.operator };
+    Ok((principal, token.expires_at))
 }
 
 /// The bearer token of a request, if it sent one.

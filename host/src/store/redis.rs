@@ -27,3 +27,24 @@ impl Redis {
         let _ = self.client.quit().await;
     }
 }
+
+impl Redis {
+    /// Publishes `message` on `channel`.
+    pub async fn publish(&self, channel: &str, message: &str) -> Result<(), Error> {
+        self.client.publish::<(), _, _>(channel, message).await
+    }
+
+    /// Calls `on_message` for every message on `channel` until the connection ends.
+    pub async fn subscribe(url: &str, channel: &str, on_message: impl Fn(&str)) -> Result<(), Error> {
+        let subscriber = Builder::from_config(Config::from_url(url)?).build()?;
+        subscriber.init().await?;
+        let mut messages = subscriber.message_rx();
+        subscriber.subscribe(channel).await?;
+        while let Ok(message) = messages.recv().await {
+            if let Ok(text) = message.value.convert::<String>() {
+                on_message(&text);
+            }
+        }
+        Ok(())
+    }
+}
