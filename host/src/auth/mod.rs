@@ -107,6 +107,7 @@ impl From<sea_orm::DbErr> for AuthError {
 
 /// The principal behind `secret`, read from the database, with the token's expiry.
 pub(crate) async fn lookup(db: &DatabaseConnection, hash: &str) -> Result<(Principal, Option<i64>), AuthError> {
+    tracing::debug!("token lookup in the database");
     let found = token::Entity::find().filter(token::Column::SecretHash.eq(hash)).one(db).await?;
     let Some(token) = found else { return Err(AuthError::Invalid) };
     if token.revoked_at.is_some() || token.expires_at.is_some_and(|at| at <= now_ms()) {
