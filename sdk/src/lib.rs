@@ -16,7 +16,7 @@
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.1.1",
+        path: "../wit/v0.1.2",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export",
@@ -26,6 +26,7 @@ pub mod bindings {
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod identity;
 pub mod log;
 pub mod metrics;
 mod request;
@@ -38,7 +39,7 @@ pub use bindings::devpulse::plugin::types::{
 pub use request::{Routes, route};
 
 /// The SDK's WIT version: the plugin's component says it speaks this one.
-pub const WIT_VERSION: &str = "0.1.1";
+pub const WIT_VERSION: &str = "0.1.2";
 
 /// A plugin's whole contract. Only `manifest` is required; the defaults answer
 /// `404` to requests and ignore events and ticks.

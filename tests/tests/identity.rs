@@ -345,6 +345,9 @@ async fn the_cli_creates_tokens_while_the_server_runs() {
     let (status, me) = server.get_as(&secret, "/api/v1/me").await;
     assert_eq!(status, 200, "{me}");
     assert_eq!((me["display_name"].as_str(), me["role"].as_str()), (Some("Robin"), Some("manager")));
+    let (status, whoami) = server.get_as(&secret, "/api/v1/hello/whoami").await;
+    assert_eq!(status, 200, "{whoami}");
+    assert_eq!(whoami["display_name"], "Robin", "plugins see the caller through the identity import");
     let again = devpulse::cli::create_token(&args).await.unwrap();
     let (_, me_again) = server.get_as(&again, "/api/v1/me").await;
     assert_eq!(me_again["id"], me["id"], "the second token belongs to the same user");

@@ -10,7 +10,7 @@ async fn health_version_and_metrics() {
     let server = TestServer::start(Backend::Sqlite).await.expect("sqlite needs nothing");
     assert_eq!(server.get("/health").await, (200, json!({"status": "ok"})));
     let (_, version) = server.get("/version").await;
-    assert_eq!(version["wit_versions"], json!(["0.1.0", "0.1.1"]));
+    assert_eq!(version["wit_versions"], json!(["0.1.0", "0.1.1", "0.1.2"]));
     assert_eq!(server.post("/api/v1/hello/greetings", &json!({"name": "Ann"})).await.0, 201);
     assert_eq!(server.get("/nowhere").await.0, 404);
     let metrics = server.text("/metrics").await;
@@ -88,5 +88,5 @@ async fn inspect_describes_a_plugin_or_says_why_not() {
     assert_eq!(report["manifest"]["name"], "legacy");
     assert_eq!(report["manifest"]["routes"][0]["path"], "/ping");
     let err = devpulse::cli::inspect(fixtures::FUTURE_WIT.as_ref()).await.unwrap_err();
-    assert!(err.to_string().contains("supported versions: 0.1.0, 0.1.1"), "{err}");
+    assert!(err.to_string().contains("supported versions: 0.1.0, 0.1.1, 0.1.2"), "{err}");
 }

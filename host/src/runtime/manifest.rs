@@ -238,3 +238,43 @@ fn route_doc(route: wit::Route) -> Result<RouteDoc, ManifestError> {
         min_role: role_name(route.min_role).into(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{ManifestError, PluginManifest};
+    use crate::runtime::wit::devpulse::plugin::types::Manifest;
+
+    fn named(name: &str) -> Manifest {
+        Manifest {
+            name: name.into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            routes: Vec::new(),
+            subscriptions: vec!["github.*".into(), "hello.greeted".into()],
+            schedules: Vec::new(),
+            webhook_sources: Vec::new(),
+            capabilities: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn names_must_be_slugs_and_not_host_resources() {
+        assert!(PluginManifest::from_wit(named("my-plugin2")).is_ok());
+        for reserved in ["plugins", "users", "tokens", "hooks", "metrics", "audit"] {
+            assert!(matches!(PluginManifest::from_wit(named(reserved)), Err(ManifestError::Reserved(_))), "{reserved}");
+        }
+        for bad in ["", "Hello", "9lives", "with space", "under_score"] {
+            assert!(matches!(PluginManifest::from_wit(named(bad)), Err(ManifestError::BadName(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn subscriptions_and_capabilities_are_checked() {
+        let mut manifest = named("ok");
+        manifest.subscriptions = vec!["GitHub PR".into()];
+        assert!(matches!(PluginManifest::from_wit(manifest), Err(ManifestError::Subscription(_))));
+        let mut manifest = named("ok");
+        manifest.capabilities = vec!["filesystem".into()];
+        assert!(matches!(PluginManifest::from_wit(manifest), Err(ManifestError::Capability(_))));
+    }
+}

@@ -3,12 +3,13 @@
 //! - `POST /api/v1/hello/greetings` greets someone: stores a count, records a
 //!   metric and emits a `hello.greeted` event.
 //! - `GET /api/v1/hello/greetings/{name}` reads the count back.
+//! - `GET /api/v1/hello/whoami` says who is calling, through the `identity` import.
 //! - It subscribes to `hello.greeted` and keeps a tally of the events it saw.
 //! - Its `heartbeat` schedule records a metric once an hour per org.
 
 use devpulse_sdk::{
     Error, Event, Manifest, Method, Param, ParamLocation, Plugin, Principal, Request, Response, ResponseSpec, Routes,
-    Schedule, Timestamp, events, metrics, route, storage,
+    Schedule, Timestamp, events, identity, metrics, route, storage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -80,6 +81,10 @@ impl Plugin for Hello {
                     }],
                     ..route(Method::Get, "/greetings/{name}", "Read a greeting tally")
                 },
+                devpulse_sdk::Route {
+                    description: "The caller's name and role, read through the `identity` import.".into(),
+                    ..route(Method::Get, "/whoami", "Who is calling")
+                },
             ],
             subscriptions: vec!["hello.greeted".into()],
             schedules: vec![Schedule { name: "heartbeat".into(), interval_seconds: 3600 }],
@@ -101,6 +106,11 @@ impl Plugin for Hello {
             let name = request.param("name").unwrap_or_default().to_string();
             let times_greeted = storage::get::<u64>(&format!("greeted/{name}"))?.unwrap_or(0);
             return Response::json(200, &greeting(name, times_greeted));
+        }
+        if request.is(Method::Get, "/whoami") {
+            let user = identity::user(&request.principal.user_id)?
+                .ok_or_else(|| Error::NotFound("the caller's user is gone".into()))?;
+            return Response::json(200, &json!({ "display_name": user.display_name, "time_zone": user.time_zone }));
         }
         Err(Error::NotFound(request.path))
     }

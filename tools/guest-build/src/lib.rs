@@ -57,9 +57,9 @@ pub fn build(packages: &[&str]) -> Vec<Guest> {
         panic!("building the wasm plugins ({}) failed; see the errors above", packages.join(", "));
     }
 
-    println!("cargo:rerun-if-changed={}", workspace.join("wit").display());
-    println!("cargo:rerun-if-changed={}", workspace.join("sdk").display());
-    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    for path in ["wit", "sdk", "Cargo.lock"] {
+        rerun_if_changed(&manifest_dir, &workspace, &workspace.join(path));
+    }
     let artifacts = target_dir.join(TARGET).join(PROFILE);
     packages
         .iter()
@@ -67,7 +67,7 @@ pub fn build(packages: &[&str]) -> Vec<Guest> {
             let stem = package.replace('-', "_");
             let wasm = artifacts.join(format!("{stem}.wasm"));
             assert!(wasm.exists(), "{} was not produced", wasm.display());
-            rerun_on_dependencies(&artifacts.join(format!("{stem}.d")));
+            rerun_on_dependencies(&manifest_dir, &workspace, &artifacts.join(format!("{stem}.d")));
             Guest { package: package.to_string(), wasm }
         })
         .collect()
@@ -123,9 +123,23 @@ fn ensure_wasm_target() {
     }
 }
 
+/// Asks cargo to rerun the build script when `path` changes. Paths inside the
+/// workspace are given relative to the package, so a fresh clone at another path
+/// sharing the target dir (as CI does) is compared against its own files, not
+/// against an earlier clone's.
+fn rerun_if_changed(manifest_dir: &Path, workspace: &Path, path: &Path) {
+    match (path.strip_prefix(workspace), manifest_dir.strip_prefix(workspace)) {
+        (Ok(inside), Ok(package)) => {
+            let up: PathBuf = package.components().map(|_| "..").collect();
+            println!("cargo:rerun-if-changed={}", up.join(inside).display());
+        }
+        _ => println!("cargo:rerun-if-changed={}", path.display()),
+    }
+}
+
 /// Reruns the build script when any source file of the guest changes, as listed in
 /// the dep-info file the inner build wrote.
-fn rerun_on_dependencies(dep_info: &Path) {
+fn rerun_on_dependencies(manifest_dir: &Path, workspace: &Path, dep_info: &Path) {
     let Ok(text) = fs::read_to_string(dep_info) else {
         return;
     };
@@ -133,7 +147,7 @@ fn rerun_on_dependencies(dep_info: &Path) {
         return;
     };
     for dep in deps.split_whitespace() {
-        println!("cargo:rerun-if-changed={dep}");
+        rerun_if_changed(manifest_dir, workspace, Path::new(dep));
     }
 }
 
