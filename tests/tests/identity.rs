@@ -240,7 +240,15 @@ async fn role_matrix() {
         (Method::PATCH, format!("/api/v1/users/{victim}"), Some(json!({"display_name": "Renamed"})), Some("admin")),
         (Method::GET, "/api/v1/audit".into(), None, Some("admin")),
         (Method::GET, "/api/v1/orgs".into(), None, None),
+        (
+            Method::POST,
+            "/api/v1/users".into(),
+            Some(json!({"display_name": "New", "email": "new@example.com", "role": "developer"})),
+            Some("admin"),
+        ),
+        (Method::POST, "/api/v1/plugins/hello/disable".into(), Some(json!({})), None),
         (Method::POST, "/api/v1/plugins/hello/enable".into(), Some(json!({})), None),
+        (Method::GET, "/api/v1/hello/whoami".into(), None, Some("developer")),
         (Method::GET, "/api/v1/hello/greetings/Ann".into(), None, Some("developer")),
         (Method::POST, "/api/v1/hello/greetings".into(), Some(json!({"name": "Ann"})), Some("developer")),
     ];
