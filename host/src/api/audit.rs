@@ -68,7 +68,7 @@ impl AuditApi {
         let mut rows =
             audit::list(self.state.runtime.db(), &principal.org_id, &filter, before.as_deref(), u64::from(limit.0) + 1)
                 .await?;
-        let next_cursor = pagination::next(&mut rows, limit.0, |entry| entry.id.clone());
+        let next_cursor = pagination::next(&mut rows, limit.0, |entry| &entry.id);
         let items = rows
             .into_iter()
             .map(|entry| AuditView {

@@ -94,7 +94,7 @@ impl OrgsApi {
         principal.require_operator()?;
         let after = pagination::after(cursor.0.as_deref())?;
         let mut rows = identity::list_orgs(self.state.runtime.db(), after.as_deref(), u64::from(limit.0) + 1).await?;
-        let next_cursor = pagination::next(&mut rows, limit.0, |org| org.id.clone());
+        let next_cursor = pagination::next(&mut rows, limit.0, |org| &org.id);
         Ok(Json(OrgPage { items: rows.into_iter().map(OrgView::from).collect(), next_cursor }))
     }
 

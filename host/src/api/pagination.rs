@@ -1,19 +1,9 @@
-//! Opaque cursors for every list: a cursor encodes the sort key of the last item.
+//! Paging of HTTP lists, with the opaque cursors of [`crate::store::cursor`].
 
-use base64::Engine as _;
+use crate::store::cursor::{decode, encode};
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
-
-pub fn encode(key: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
-}
-
-/// The key a cursor stands for, or `None` when it is not one of ours.
-pub fn decode(cursor: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    String::from_utf8(bytes).ok()
-}
 
 /// Takes up to `limit` items with keys after `after`, from items sorted by key;
 /// returns them and the cursor of the next page.
@@ -36,11 +26,6 @@ pub fn after(cursor: Option<&str>) -> Result<Option<String>, super::error::ApiEr
 }
 
 /// Given `limit + 1` rows, drops the extra one and returns the cursor of the next page.
-pub fn next<T>(rows: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
-    let limit = limit as usize;
-    if rows.len() <= limit {
-        return None;
-    }
-    rows.truncate(limit);
-    rows.last().map(|row| encode(&key(row)))
+pub fn next<T>(rows: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> &str) -> Option<String> {
+    crate::store::cursor::next_page(rows, limit as usize, key)
 }

@@ -53,7 +53,7 @@ pub struct PluginInfo {
     pub subscriptions: Vec<String>,
     pub schedules: Vec<ScheduleDoc>,
     pub webhook_sources: Vec<WebhookSourceDoc>,
-    /// Calls per export (`on-request`, `on-event`, `on-tick`, `describe`).
+    /// Calls per export (`on-request`, `on-event`, `on-tick`).
     pub stats: BTreeMap<String, ExportStats>,
 }
 
@@ -121,15 +121,16 @@ impl AppState {
     pub fn plugin_infos(&self) -> Vec<(String, PluginInfo)> {
         let registry = self.runtime.registry();
         let failures = registry.failures();
+        let plugins = registry.all();
         let mut infos: Vec<(String, PluginInfo)> = Vec::new();
-        for plugin in registry.all() {
+        for plugin in &plugins {
             let source = plugin.origin.describe();
             let failure = failures.iter().find(|f| f.source == source);
-            let info = running(&plugin, registry.is_disabled(plugin.name()), failure);
+            let info = running(plugin, registry.is_disabled(plugin.name()), failure);
             infos.push((format!("{}\n{}", info.name, source), info));
         }
         for failure in &failures {
-            if registry.all().iter().any(|p| p.origin.describe() == failure.source) {
+            if plugins.iter().any(|p| p.origin.describe() == failure.source) {
                 continue;
             }
             let info = failed(failure);

@@ -128,7 +128,7 @@ impl TokensApi {
         }
         let mut rows =
             query.order_by_asc(token::Column::Id).limit(u64::from(limit.0) + 1).all(self.state.runtime.db()).await?;
-        let next_cursor = pagination::next(&mut rows, limit.0, |token| token.id.clone());
+        let next_cursor = pagination::next(&mut rows, limit.0, |token| &token.id);
         Ok(Json(TokenPage { items: rows.into_iter().map(TokenView::from).collect(), next_cursor }))
     }
 

@@ -63,6 +63,30 @@ pub struct UpdateUser {
     pub identities: Option<Vec<ExternalIdentity>>,
 }
 
+impl From<CreateUser> for NewUser {
+    fn from(body: CreateUser) -> Self {
+        NewUser {
+            display_name: body.display_name,
+            email: body.email,
+            role: body.role,
+            time_zone: body.time_zone,
+            identities: body.identities,
+        }
+    }
+}
+
+impl From<UpdateUser> for UserPatch {
+    fn from(body: UpdateUser) -> Self {
+        UserPatch {
+            display_name: body.display_name,
+            email: body.email,
+            role: body.role,
+            time_zone: body.time_zone,
+            identities: body.identities,
+        }
+    }
+}
+
 fn utc() -> String {
     "UTC".into()
 }
@@ -122,7 +146,7 @@ impl UsersApi {
         let after = pagination::after(cursor.0.as_deref())?;
         let db = self.state.runtime.db();
         let mut rows = identity::list_users(db, &principal.org_id, after.as_deref(), u64::from(limit.0) + 1).await?;
-        let next_cursor = pagination::next(&mut rows, limit.0, |user| user.id.clone());
+        let next_cursor = pagination::next(&mut rows, limit.0, |user| &user.id);
         let mut items = Vec::with_capacity(rows.len());
         for user in rows {
             items.push(view(db, user).await?);
@@ -134,20 +158,8 @@ impl UsersApi {
     #[oai(path = "/users", method = "post", operation_id = "createUser")]
     async fn create(&self, auth: BearerAuth, body: Json<CreateUser>) -> Result<Created, ApiError> {
         let principal = self.state.authorize(&auth, Role::Admin).await?;
-        let body = body.0;
         let txn = self.state.runtime.db().begin().await?;
-        let user = identity::create_user_as(
-            &txn,
-            &principal,
-            NewUser {
-                display_name: body.display_name,
-                email: body.email,
-                role: body.role,
-                time_zone: body.time_zone,
-                identities: body.identities,
-            },
-        )
-        .await?;
+        let user = identity::create_user_as(&txn, &principal, body.0.into()).await?;
         audit::record(
             &txn,
             Entry::by(&principal, "user.create", &format!("user/{}", user.id))
@@ -179,22 +191,9 @@ impl UsersApi {
         body: Json<UpdateUser>,
     ) -> Result<Json<UserView>, ApiError> {
         let principal = self.state.authorize(&auth, Role::Admin).await?;
-        let body = body.0;
+        let role = body.0.role;
         let txn = self.state.runtime.db().begin().await?;
-        let role = body.role;
-        let user = identity::update_user(
-            &txn,
-            &principal,
-            &id,
-            UserPatch {
-                display_name: body.display_name,
-                email: body.email,
-                role: body.role,
-                time_zone: body.time_zone,
-                identities: body.identities,
-            },
-        )
-        .await?;
+        let user = identity::update_user(&txn, &principal, &id, body.0.into()).await?;
         audit::record(
             &txn,
             Entry::by(&principal, "user.update", &format!("user/{}", user.id))

@@ -1,11 +1,12 @@
 //! `identity`: users of the caller's org, by id, by external login, or all.
 
+use super::storage::decode_cursor;
 use crate::identity::{self, ExternalIdentity as HostIdentity};
 use crate::runtime::state::CallState;
 use crate::runtime::wit::PluginError;
 use crate::runtime::wit::devpulse::plugin::identity::{ExternalIdentity, Host, User, UserPage};
+use crate::store::cursor;
 use crate::store::entities::{user, user_identity};
-use base64::Engine as _;
 use sea_orm::{DatabaseConnection, EntityTrait};
 
 const MAX_PAGE: u32 = 200;
@@ -64,23 +65,11 @@ impl CallState {
     async fn identity_list(&mut self, cursor: Option<String>, limit: u32) -> Result<UserPage, PluginError> {
         let org = self.org()?;
         let db = &self.services.db;
-        let after = cursor
-            .map(|cursor| {
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(cursor)
-                    .ok()
-                    .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .ok_or_else(|| PluginError::InvalidInput("malformed cursor".into()))
-            })
-            .transpose()?;
+        let after = cursor.as_deref().map(decode_cursor).transpose()?;
         let limit = limit.clamp(1, MAX_PAGE);
         let mut rows =
             identity::list_users(db, &org, after.as_deref(), u64::from(limit) + 1).await.map_err(unavailable)?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| rows.last().map(|user| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&user.id)))
-            .flatten();
+        let next_cursor = cursor::next_page(&mut rows, limit as usize, |user| &user.id);
         let mut users = Vec::with_capacity(rows.len());
         for user in rows {
             users.push(to_wit(db, user).await?);

@@ -6,8 +6,8 @@ use crate::runtime::state::CallState;
 use crate::runtime::wit::PluginError;
 use crate::runtime::wit::devpulse::plugin::storage::{Entry, Host, Page};
 use crate::store::StoreError;
+use crate::store::cursor;
 use crate::store::documents::Scope;
-use base64::Engine as _;
 
 const MAX_KEY_BYTES: usize = 512;
 const MAX_VALUE_BYTES: usize = 1 << 20;
@@ -34,16 +34,9 @@ fn unavailable(err: StoreError) -> PluginError {
     PluginError::Unavailable("storage is unavailable".into())
 }
 
-fn encode_cursor(key: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
-}
-
-fn decode_cursor(cursor: &str) -> Result<String, PluginError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| PluginError::InvalidInput("malformed cursor".into()))
+/// The key a plugin's cursor stands for.
+pub(crate) fn decode_cursor(cursor: &str) -> Result<String, PluginError> {
+    cursor::decode(cursor).ok_or_else(|| PluginError::InvalidInput("malformed cursor".into()))
 }
 
 // The bodies live in `&mut self` methods: `CallState` is `Send` but not `Sync`,
@@ -86,9 +79,7 @@ impl CallState {
             .scan(&self.services.db, &scope, &prefix, after.as_deref(), limit + 1)
             .await
             .map_err(unavailable)?;
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next_cursor = more.then(|| rows.last().map(|(key, _)| encode_cursor(key))).flatten();
+        let next_cursor = cursor::next_page(&mut rows, limit, |(key, _)| key);
         let entries = rows.into_iter().map(|(key, value)| Entry { key, value: value.to_string() }).collect();
         Ok(Page { entries, next_cursor })
     }

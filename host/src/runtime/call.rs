@@ -4,7 +4,7 @@
 use super::Runtime;
 use super::plugin::{Limits, LoadedPlugin};
 use super::state::{CallState, Cause};
-use super::stats::Outcome;
+use super::stats::{CallStats, Outcome};
 use super::wit::{Event, Plugin, PluginError, PluginPre, Principal, Request, Response};
 use crate::capabilities::Grants;
 use crate::store::documents::Scope;
@@ -46,6 +46,8 @@ pub(crate) struct Callee<'a> {
     pub limits: Limits,
     pub grants: Arc<Grants>,
     pub settings: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// Where outcomes are counted; `None` while loading, before the plugin has a name.
+    pub stats: Option<Arc<CallStats>>,
 }
 
 impl<'a> From<&'a LoadedPlugin> for Callee<'a> {
@@ -56,6 +58,7 @@ impl<'a> From<&'a LoadedPlugin> for Callee<'a> {
             limits: plugin.limits,
             grants: plugin.grants.clone(),
             settings: plugin.settings.clone(),
+            stats: Some(plugin.stats.clone()),
         }
     }
 }
@@ -133,7 +136,9 @@ impl Runtime {
         };
         let took = started.elapsed();
         let outcome = result.as_ref().err().map_or(Outcome::Ok, CallError::outcome);
-        self.registry().stats_for(callee.name).record(export, outcome, took);
+        if let Some(stats) = &callee.stats {
+            stats.record(export, outcome, took);
+        }
         self.inner.telemetry.plugin_call(callee.name, export, outcome.label(), took);
         if let Err(err) = &result
             && !matches!(err, CallError::Plugin(_))

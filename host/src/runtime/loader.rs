@@ -94,6 +94,7 @@ impl Runtime {
             limits: Limits { deadline_ms: defaults.deadline_ms, memory_bytes: defaults.memory_mib << 20 },
             grants: Arc::default(),
             settings: Arc::default(),
+            stats: None,
         };
         let mut call = self.instantiate(&callee, None, None).await?;
         let handler = call.bindings.devpulse_plugin_handler();

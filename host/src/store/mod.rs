@@ -1,5 +1,6 @@
 //! Storage: sea-orm over SQLite (the embedded default) or PostgreSQL.
 
+pub mod cursor;
 pub mod documents;
 pub mod entities;
 pub mod migration;
