@@ -9,6 +9,9 @@ fn main() {
         "legacy",
         "misbehave",
         "not-a-plugin",
+        "tally-buggy",
+        "tally-v1",
+        "tally-v2",
         "trap-describe",
     ]);
     guest_build::write_paths(&guests, "fixtures.rs");

@@ -183,7 +183,7 @@ pub async fn inspect(file: &std::path::Path) -> anyhow::Result<serde_json::Value
     let bytes: Arc<[u8]> = std::fs::read(file)?.into();
     let db = crate::store::connect("sqlite::memory:").await?;
     let cache_dir = std::env::temp_dir().join("devpulse-inspect");
-    let runtime = Runtime::new(&cache_dir, db, FileConfig::default(), Telemetry::new())?;
+    let runtime = Runtime::new(&cache_dir, db, FileConfig::default(), Telemetry::new(), Default::default())?;
     let plugin = runtime.prepare(bytes, Origin::File(file.to_owned())).await?;
     Ok(serde_json::json!({
         "file": file.display().to_string(),

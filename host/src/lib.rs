@@ -3,7 +3,9 @@
 //!
 //! One folder per concern: `api` (HTTP), `runtime` (wasmtime, loading, hot
 //! reload), `capabilities` (host interfaces plugins import), `store` (database),
-//! `config`, `telemetry` (metrics and logs), `auth` (who is calling).
+//! `config`, `telemetry` (metrics and logs), `auth` (who is calling),
+//! `webhooks` (signed ingest), `events` (appending to the log), `delivery`
+//! (the log to plugins, dead letters, rebuilds), `schedules` (`on-tick`).
 
 pub mod api;
 pub mod audit;
@@ -12,8 +14,12 @@ pub mod bundled;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod delivery;
+pub mod events;
 pub mod identity;
 pub mod runtime;
+pub mod schedules;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;

@@ -4,11 +4,14 @@
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::events::wake::Wake;
+use crate::events::writer::LogWriter;
 use crate::runtime::Runtime;
 use crate::runtime::plugin::Origin;
 use crate::runtime::watcher::PluginDir;
 use crate::store::redis::Redis;
 use crate::telemetry::Telemetry;
+use crate::webhooks::Ingest;
 use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use std::net::SocketAddr;
@@ -25,8 +28,8 @@ pub struct RunningServer {
     pub runtime: Runtime,
     shutdown: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
-    watcher: JoinHandle<()>,
-    follower: Option<JoinHandle<()>>,
+    /// The watcher, delivery, schedules and Redis followers.
+    background: Vec<JoinHandle<()>>,
     redis: Option<Redis>,
 }
 
@@ -57,7 +60,9 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
         None => None,
     };
     let telemetry = Telemetry::new();
-    let runtime = Runtime::new(&settings.data_dir, db, settings.file.clone(), telemetry.clone())?;
+    let wake = Wake::default();
+    let writer = LogWriter::start(db.clone(), wake.clone());
+    let runtime = Runtime::new(&settings.data_dir, db, settings.file.clone(), telemetry.clone(), wake.clone())?;
     runtime.restore_switches().await?;
     for (name, bytes) in crate::bundled::PLUGINS {
         if let Err(err) = runtime.install((*bytes).into(), Origin::Bundled).await {
@@ -66,11 +71,19 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
     }
     let plugin_dir = PluginDir::new(&settings.plugins_dir);
     plugin_dir.rescan(&runtime).await;
-    let watcher = tokio::spawn(plugin_dir.watch(runtime.clone()));
 
+    let mut background = vec![
+        tokio::spawn(plugin_dir.watch(runtime.clone())),
+        tokio::spawn(crate::delivery::run(runtime.clone())),
+        tokio::spawn(crate::schedules::run(runtime.clone())),
+    ];
     let auth = Authenticator::new(runtime.db().clone(), redis.clone());
-    let follower = settings.redis_url.clone().map(|url| tokio::spawn(auth.clone().follow(url)));
-    let state = AppState { runtime: runtime.clone(), auth, telemetry, redis: redis.clone() };
+    if let (Some(url), Some(redis)) = (&settings.redis_url, &redis) {
+        background.push(tokio::spawn(auth.clone().follow(url.clone())));
+        background.push(tokio::spawn(wake.bridge(redis.clone(), url.clone())));
+    }
+    let ingest = Ingest::new(runtime.clone(), writer);
+    let state = AppState { runtime: runtime.clone(), auth, telemetry, redis: redis.clone(), ingest };
     let app = api::app(state, extras)?;
     let acceptor = TcpListener::bind(settings.listen)
         .into_acceptor()
@@ -94,15 +107,14 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
             .await
     });
     tracing::info!(%addr, plugins = runtime.registry().all().len(), "DevPulse is serving");
-    Ok(RunningServer { addr, runtime, shutdown, http, watcher, follower, redis })
+    Ok(RunningServer { addr, runtime, shutdown, http, background, redis })
 }
 
 impl RunningServer {
     /// Stops accepting connections and lets requests in flight finish.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.watcher.abort();
-        if let Some(follower) = &self.follower {
-            follower.abort();
+        for task in &self.background {
+            task.abort();
         }
         let _ = self.shutdown.send(());
         self.http.await??;

@@ -34,7 +34,8 @@ fn plugin_call(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let runtime = rt.block_on(async {
         let db = devpulse::store::connect(&devpulse::store::default_url(dir.path())).await.unwrap();
-        let runtime = Runtime::new(dir.path(), db, FileConfig::default(), Telemetry::new()).unwrap();
+        let runtime =
+            Runtime::new(dir.path(), db, FileConfig::default(), Telemetry::new(), Default::default()).unwrap();
         let bytes = std::fs::read(fixtures::ECHO).unwrap();
         runtime.install(bytes.into(), Origin::File(fixtures::ECHO.into())).await.unwrap();
         runtime

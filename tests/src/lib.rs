@@ -282,10 +282,16 @@ impl TestServer {
     }
 
     /// Stops the server and starts a new one on the same data dir and database.
-    pub async fn restart(mut self) -> Self {
+    pub async fn restart(self) -> Self {
+        self.restart_after(Duration::ZERO).await
+    }
+
+    /// Stops the server, waits `downtime`, and starts it again on the same data.
+    pub async fn restart_after(mut self, downtime: Duration) -> Self {
         if let Some(server) = self.server.take() {
             server.stop().await.expect("server stops");
         }
+        tokio::time::sleep(downtime).await;
         let server = devpulse::server::start(self.settings.clone()).await.expect("server restarts");
         self.base = format!("http://{}", server.addr);
         self.server = Some(server);
@@ -330,4 +336,165 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// Webhook senders: deliveries signed the way GitHub signs them.
+impl TestServer {
+    /// Sets `secret` for `source` in the caller's org (as `token`); returns the
+    /// delivery path from the answer's URL.
+    pub async fn configure_hook_as(&self, token: &str, source: &str, secret: &str) -> String {
+        let body = serde_json::json!({ "secret": secret });
+        let (status, hook) =
+            self.call_as(token, reqwest::Method::PUT, &format!("/api/v1/hooks/{source}"), Some(&body)).await;
+        assert!(status == 201 || status == 200, "configuring {source}: {status} {hook}");
+        let url = hook["delivery_url"].as_str().expect("a delivery URL");
+        let (_, path) = url.split_once("/api/v1/").expect("the URL has the API prefix");
+        format!("/api/v1/{path}")
+    }
+
+    /// [`Self::configure_hook_as`] for the bootstrap org.
+    pub async fn configure_hook(&self, source: &str, secret: &str) -> String {
+        self.configure_hook_as(&self.token, source, secret).await
+    }
+
+    /// POSTs `body` to a delivery path with the given headers, no token.
+    pub async fn deliver(&self, path: &str, headers: &[(&str, String)], body: Vec<u8>) -> (u16, Value) {
+        deliver(&self.http, &self.url(path), headers, body).await
+    }
+
+    /// A GitHub delivery of `event` with id `delivery`, signed with `secret`.
+    pub async fn deliver_github(
+        &self,
+        path: &str,
+        secret: &str,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+    ) -> (u16, Value) {
+        self.deliver(path, &github_headers(secret, event, delivery, body), body.to_vec()).await
+    }
+
+    /// Waits until `GET /api/v1/plugins/{name}` reports `version` running.
+    pub async fn wait_for_plugin(&self, name: &str, version: &str) {
+        let loaded = self
+            .wait_for(Duration::from_secs(30), || async {
+                let (status, plugin) = self.plugin(name).await;
+                (status == 200 && plugin["status"] == "running" && plugin["version"] == version).then_some(())
+            })
+            .await;
+        assert!(loaded.is_some(), "{name} {version} did not load: {:?}", self.plugin(name).await);
+    }
+}
+
+/// The headers GitHub sends with a delivery.
+pub fn github_headers(secret: &str, event: &str, delivery: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+    let signature = devpulse::webhooks::signature::Scheme::GithubHmacSha256.sign(secret.as_bytes(), body);
+    vec![
+        ("x-github-event", event.to_owned()),
+        ("x-github-delivery", delivery.to_owned()),
+        ("x-hub-signature-256", signature),
+        ("content-type", "application/json".to_owned()),
+    ]
+}
+
+/// POSTs a delivery to `url`; the status and JSON answer.
+pub async fn deliver(http: &reqwest::Client, url: &str, headers: &[(&str, String)], body: Vec<u8>) -> (u16, Value) {
+    let mut request = http.post(url).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    send(request).await
+}
+
+/// The `devpulse` binary cargo built beside this test binary (`cargo nextest
+/// run --workspace` builds it with the host's own tests).
+pub fn devpulse_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let binary = dir.join("devpulse");
+    assert!(binary.exists(), "{} is missing: build the workspace first (scripts/test does)", binary.display());
+    binary
+}
+
+/// DevPulse as a child process, to be killed without warning.
+pub struct ChildServer {
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub plugins_dir: PathBuf,
+    pub database_url: String,
+    config: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl ChildServer {
+    /// Starts `devpulse serve` on a free port over `data_dir`, `plugins_dir` and `database_url`.
+    pub async fn start(data_dir: &Path, plugins_dir: &Path, database_url: &str, config: &str) -> Self {
+        let config_path = data_dir.with_extension("toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let mut server = ChildServer {
+            base: String::new(),
+            data_dir: data_dir.to_owned(),
+            plugins_dir: plugins_dir.to_owned(),
+            database_url: database_url.to_owned(),
+            config: config_path,
+            child: None,
+        };
+        server.spawn().await;
+        server
+    }
+
+    async fn spawn(&mut self) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let child = std::process::Command::new(devpulse_binary())
+            .arg("serve")
+            .env("DEVPULSE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("DEVPULSE_DATA_DIR", &self.data_dir)
+            .env("DEVPULSE_PLUGINS_DIR", &self.plugins_dir)
+            .env("DEVPULSE_DATABASE_URL", &self.database_url)
+            .env("DEVPULSE_CONFIG", &self.config)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn devpulse");
+        self.child = Some(child);
+        self.base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if let Ok(response) = http.get(format!("{}/health", self.base)).send().await
+                && response.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("devpulse did not start at {}", self.base);
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+        }
+    }
+
+    /// Kills (if running) and starts again on the same data.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join(devpulse::auth::bootstrap::TOKEN_FILE))
+            .expect("bootstrap token")
+            .trim()
+            .to_owned()
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -19,7 +19,7 @@ async fn database(backend: Backend) -> Option<(sea_orm::DatabaseConnection, Opti
 }
 
 fn scope(plugin: &str, org: &str) -> Scope {
-    Scope { plugin: plugin.into(), org: org.into() }
+    Scope { plugin: plugin.into(), org: org.into(), generation: 0 }
 }
 
 async fn scans_merge_pending_writes_in_byte_order(backend: Backend) {

@@ -2,13 +2,17 @@
 //! dispatcher in front of it, the merged OpenAPI document and Swagger UI.
 
 pub mod audit;
+pub mod dead_letters;
 pub mod error;
+pub mod events;
+pub mod hooks;
 pub mod openapi;
 pub mod orgs;
 pub mod pagination;
 pub mod plugin_routes;
 pub mod plugins;
 pub mod problem;
+pub mod rebuilds;
 pub mod system;
 pub mod tokens;
 pub mod users;
@@ -31,14 +35,25 @@ pub struct AppState {
     pub auth: crate::auth::Authenticator,
     pub telemetry: Telemetry,
     pub redis: Option<Redis>,
+    pub ingest: crate::webhooks::Ingest,
 }
 
 /// The route label of a plugin operation, for metrics (the template, not the URL).
 #[derive(Clone)]
 pub struct RouteLabel(pub String);
 
-type HostApi =
-    (system::SystemApi, plugins::PluginsApi, users::UsersApi, tokens::TokensApi, orgs::OrgsApi, audit::AuditApi);
+type HostApi = (
+    system::SystemApi,
+    plugins::PluginsApi,
+    rebuilds::RebuildsApi,
+    hooks::HooksApi,
+    events::EventsApi,
+    dead_letters::DeadLettersApi,
+    users::UsersApi,
+    tokens::TokensApi,
+    orgs::OrgsApi,
+    audit::AuditApi,
+);
 
 impl AppState {
     /// The caller behind a bearer token.
@@ -58,6 +73,10 @@ fn service(state: &AppState) -> OpenApiService<HostApi, ()> {
     let api = (
         system::SystemApi { state: state.clone() },
         plugins::PluginsApi { state: state.clone() },
+        rebuilds::RebuildsApi { state: state.clone() },
+        hooks::HooksApi { state: state.clone() },
+        events::EventsApi { state: state.clone() },
+        dead_letters::DeadLettersApi { state: state.clone() },
         users::UsersApi { state: state.clone() },
         tokens::TokensApi { state: state.clone() },
         orgs::OrgsApi { state: state.clone() },
@@ -119,6 +138,14 @@ impl Endpoint for Dispatcher {
         if let Some(extra) = self.extras.get(&path) {
             let mut response = extra.call(request).await?;
             response.set_data(RouteLabel(path));
+            return Ok(response);
+        }
+        if request.method() == poem::http::Method::POST
+            && let Some((source, org)) = hooks::delivery_path(&path)
+        {
+            let body = request.take_body();
+            let mut response = hooks::deliver(&self.state, source, org, &request, body).await;
+            response.set_data(RouteLabel("/api/v1/hooks/{source}/{org}".into()));
             return Ok(response);
         }
         if let Some((name, rest)) = plugin_routes::plugin_path(&path) {

@@ -14,7 +14,11 @@ pub struct LiveDocument {
 impl LiveDocument {
     /// `host_spec` is the JSON poem-openapi generated for the host's own operations.
     pub fn new(host_spec: &str) -> anyhow::Result<Self> {
-        Ok(LiveDocument { host: serde_json::from_str(host_spec)?, cached: Mutex::new(None) })
+        let mut host: Value = serde_json::from_str(host_spec)?;
+        if let Some(paths) = host.get_mut("paths").and_then(Value::as_object_mut) {
+            paths.insert("/api/v1/hooks/{source}/{org}".into(), super::hooks::delivery_operation());
+        }
+        Ok(LiveDocument { host, cached: Mutex::new(None) })
     }
 
     /// The merged document as JSON text; cached until the registry changes.

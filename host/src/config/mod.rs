@@ -34,12 +34,52 @@ impl Default for PluginConfig {
     }
 }
 
+/// How events reach plugins, `[delivery]` in the config file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Attempts at one event before it becomes a dead letter for the plugin.
+    pub max_attempts: i32,
+    /// Wait before the first retry; each further retry waits twice as long.
+    pub backoff_ms: u64,
+    /// Longest wait between two retries.
+    pub max_backoff_ms: u64,
+    /// Most events handed to a plugin in one batch (one transaction).
+    pub batch_size: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig { max_attempts: 5, backoff_ms: 1_000, max_backoff_ms: 300_000, batch_size: 100 }
+    }
+}
+
+/// Webhook ingest, `[ingest]` in the config file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest accepted delivery; GitHub caps payloads at 25 MiB.
+    pub max_body_bytes: usize,
+    /// How long a delivery waits for its event to be stored before answering 503.
+    pub ack_timeout_ms: u64,
+    /// How long the previous secret stays valid after a rotation.
+    pub rotation_grace_seconds: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { max_body_bytes: 25 << 20, ack_timeout_ms: 5_000, rotation_grace_seconds: 86_400 }
+    }
+}
+
 /// The config file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
     /// Longest chain of events caused by events.
     pub max_event_depth: Option<i32>,
+    pub delivery: DeliveryConfig,
+    pub ingest: IngestConfig,
     pub plugins: BTreeMap<String, PluginConfig>,
 }
 
@@ -50,6 +90,8 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is invalid: {source}")]
     Parse { path: PathBuf, source: toml::de::Error },
+    #[error("{0}")]
+    Invalid(&'static str),
     #[error("plugin {plugin}: memory_mib must be between 1 and {max}")]
     Memory { plugin: String, max: usize },
 }
@@ -70,6 +112,15 @@ impl FileConfig {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.delivery.max_attempts < 1 {
+            return Err(ConfigError::Invalid("delivery.max_attempts must be at least 1"));
+        }
+        if self.delivery.batch_size < 1 {
+            return Err(ConfigError::Invalid("delivery.batch_size must be at least 1"));
+        }
+        if self.ingest.ack_timeout_ms < 100 {
+            return Err(ConfigError::Invalid("ingest.ack_timeout_ms must be at least 100"));
+        }
         let max = crate::runtime::engine::MAX_MEMORY_BYTES >> 20;
         for (plugin, config) in &self.plugins {
             if config.memory_mib == 0 || config.memory_mib as usize > max {

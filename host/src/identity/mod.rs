@@ -102,6 +102,10 @@ pub async fn create_org(db: &impl ConnectionTrait, slug: &str, name: &str) -> Re
     .await?)
 }
 
+pub async fn org_by_id(db: &impl ConnectionTrait, id: &str) -> Result<Option<org::Model>, DbErr> {
+    org::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
 pub async fn org_by_slug(db: &impl ConnectionTrait, slug: &str) -> Result<Option<org::Model>, DbErr> {
     org::Entity::find().filter(org::Column::Slug.eq(slug)).one(db).await
 }

@@ -8,6 +8,7 @@ use super::stats::{CallStats, Outcome};
 use super::wit::{Event, Plugin, PluginError, PluginPre, Principal, Request, Response};
 use crate::capabilities::Grants;
 use crate::store::documents::Scope;
+use crate::store::writes::WriteSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -110,80 +111,111 @@ impl Runtime {
         Ok(Invocation { store, bindings, started, budget })
     }
 
-    /// Classifies the raw result, commits the writes on success and records stats.
+    /// Classifies the raw result and records stats; on success hands back the
+    /// call's writes for the caller to commit.
     pub(crate) async fn settle<T>(
         &self,
         callee: &Callee<'_>,
         export: &'static str,
         invocation: Invocation,
         raw: Raw<T>,
-    ) -> Result<T, CallError> {
+    ) -> Result<(T, WriteSet), CallError> {
         let Invocation { store, started, budget, .. } = invocation;
         let state = store.into_data();
         let result = match raw {
             Err(_) => Err(CallError::Timeout(budget)),
             Ok(Err(trap)) => Err(classify_trap(&trap, &state, budget, callee.limits.memory_bytes)),
             Ok(Ok(Err(error))) => Err(CallError::Plugin(error)),
-            Ok(Ok(Ok(value))) => match &state.scope {
-                Some(scope) => {
-                    state.writes.commit(&self.inner.services.db, scope).await.map(|()| value).map_err(|err| {
-                        tracing::error!(plugin = callee.name, "committing the call's writes failed: {err}");
-                        CallError::Unavailable("storage is unavailable".into())
-                    })
-                }
-                None => Ok(value),
-            },
+            Ok(Ok(Ok(value))) => Ok((value, state.writes)),
         };
+        self.record(callee, export, started, result.as_ref().err());
+        result
+    }
+
+    fn record(&self, callee: &Callee<'_>, export: &'static str, started: Instant, error: Option<&CallError>) {
         let took = started.elapsed();
-        let outcome = result.as_ref().err().map_or(Outcome::Ok, CallError::outcome);
+        let outcome = error.map_or(Outcome::Ok, CallError::outcome);
         if let Some(stats) = &callee.stats {
             stats.record(export, outcome, took);
         }
         self.inner.telemetry.plugin_call(callee.name, export, outcome.label(), took);
-        if let Err(err) = &result
+        if let Some(err) = error
             && !matches!(err, CallError::Plugin(_))
         {
             tracing::warn!(plugin = callee.name, export, "call failed: {err}");
         }
-        result
+    }
+
+    /// Commits a request's or tick's writes on their own.
+    async fn commit(&self, plugin: &str, writes: WriteSet, scope: &Scope) -> Result<(), CallError> {
+        let emits = writes.emits();
+        writes.commit(&self.inner.services.db, scope).await.map_err(|err| {
+            tracing::error!(plugin, "committing the call's writes failed: {err}");
+            CallError::Unavailable("storage is unavailable".into())
+        })?;
+        if emits {
+            self.inner.services.wake.appended();
+        }
+        Ok(())
+    }
+
+    /// The scope of a request or tick: the caller's org, the live generation.
+    async fn live_scope(&self, plugin: &str, org: &str) -> Result<Scope, CallError> {
+        let generation = self.inner.services.generations.live(plugin, org).await.map_err(|err| {
+            tracing::error!(plugin, "reading the live generation failed: {err}");
+            CallError::Unavailable("storage is unavailable".into())
+        })?;
+        Ok(Scope { plugin: plugin.to_owned(), org: org.to_owned(), generation })
     }
 
     /// Calls the route handler of `plugin`.
     pub async fn request(&self, plugin: &LoadedPlugin, request: Request) -> Result<Response, CallError> {
         let callee = Callee::from(plugin);
-        let scope = Scope { plugin: plugin.name().to_owned(), org: request.principal.org_id.clone() };
-        let mut call = self.instantiate(&callee, Some(scope), None).await?;
+        let scope = self.live_scope(plugin.name(), &request.principal.org_id).await?;
+        let mut call = self.instantiate(&callee, Some(scope.clone()), None).await?;
         let handler = call.bindings.devpulse_plugin_handler();
         let raw = tokio::time::timeout(call.budget, handler.call_on_request(&mut call.store, &request)).await;
-        self.settle(&callee, "on-request", call, raw).await
+        let (response, writes) = self.settle(&callee, "on-request", call, raw).await?;
+        self.commit(plugin.name(), writes, &scope).await?;
+        Ok(response)
     }
 
-    /// Delivers one event to `plugin`.
-    pub async fn event(&self, plugin: &LoadedPlugin, event: Event, depth: i32) -> Result<(), CallError> {
+    /// Delivers one event to `plugin` in `scope`, on top of `writes` (the earlier
+    /// events of the batch, not committed yet). Returns the writes with this
+    /// call's added; the caller commits them with the cursor.
+    pub async fn event(
+        &self,
+        plugin: &LoadedPlugin,
+        scope: Scope,
+        event: &Event,
+        depth: i32,
+        writes: WriteSet,
+    ) -> Result<WriteSet, CallError> {
         let callee = Callee::from(plugin);
-        let scope = Scope { plugin: plugin.name().to_owned(), org: event.principal.org_id.clone() };
         let cause = Cause { event_id: event.id.clone(), depth };
         let mut call = self.instantiate(&callee, Some(scope), Some(cause)).await?;
+        call.store.data_mut().writes = writes;
         let handler = call.bindings.devpulse_plugin_handler();
-        let raw = tokio::time::timeout(call.budget, handler.call_on_event(&mut call.store, &event)).await;
-        self.settle(&callee, "on-event", call, raw).await
+        let raw = tokio::time::timeout(call.budget, handler.call_on_event(&mut call.store, event)).await;
+        self.settle(&callee, "on-event", call, raw).await.map(|((), writes)| writes)
     }
 
-    /// Runs one tick of `schedule` for the principal's org.
+    /// Runs one tick of `schedule` for the principal's org; returns its writes
+    /// for the scheduler to commit with the run's record.
     pub async fn tick(
         &self,
         plugin: &LoadedPlugin,
         schedule: &str,
         now: i64,
         principal: Principal,
-    ) -> Result<(), CallError> {
+    ) -> Result<(WriteSet, Scope), CallError> {
         let callee = Callee::from(plugin);
-        let scope = Scope { plugin: plugin.name().to_owned(), org: principal.org_id.clone() };
-        let mut call = self.instantiate(&callee, Some(scope), None).await?;
+        let scope = self.live_scope(plugin.name(), &principal.org_id).await?;
+        let mut call = self.instantiate(&callee, Some(scope.clone()), None).await?;
         let handler = call.bindings.devpulse_plugin_handler();
         let raw =
             tokio::time::timeout(call.budget, handler.call_on_tick(&mut call.store, schedule, now, &principal)).await;
-        self.settle(&callee, "on-tick", call, raw).await
+        self.settle(&callee, "on-tick", call, raw).await.map(|((), writes)| (writes, scope))
     }
 }
 

@@ -100,7 +100,7 @@ impl Runtime {
         let handler = call.bindings.devpulse_plugin_handler();
         let budget = callee.limits.deadline();
         let raw = tokio::time::timeout(budget, async { handler.call_describe(&mut call.store).await.map(Ok) }).await;
-        self.settle(&callee, "describe", call, raw).await
+        self.settle(&callee, "describe", call, raw).await.map(|(manifest, _)| manifest)
     }
 
     /// Loads `bytes` and makes it the running version of its plugin. On failure the

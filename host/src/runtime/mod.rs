@@ -52,12 +52,15 @@ impl Runtime {
         db: sea_orm::DatabaseConnection,
         config: FileConfig,
         telemetry: Telemetry,
+        wake: crate::events::wake::Wake,
     ) -> anyhow::Result<Self> {
         let engine = engine::new_engine()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wit::Plugin::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |state| state)?;
         let services = Services {
+            generations: crate::store::generations::LiveGenerations::new(db.clone()),
+            wake,
             db,
             http: reqwest::Client::builder().user_agent(concat!("devpulse/", env!("CARGO_PKG_VERSION"))).build()?,
             max_event_depth: config.max_event_depth.unwrap_or(DEFAULT_MAX_EVENT_DEPTH),
@@ -81,6 +84,22 @@ impl Runtime {
 
     pub fn db(&self) -> &sea_orm::DatabaseConnection {
         &self.inner.services.db
+    }
+
+    pub fn config(&self) -> &FileConfig {
+        &self.inner.config
+    }
+
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.inner.telemetry
+    }
+
+    pub fn wake(&self) -> &crate::events::wake::Wake {
+        &self.inner.services.wake
+    }
+
+    pub fn generations(&self) -> &crate::store::generations::LiveGenerations {
+        &self.inner.services.generations
     }
 
     /// Restores the operator's enable/disable switches from the database.

@@ -40,6 +40,10 @@ pub struct Services {
     pub http: reqwest::Client,
     /// Longest cause chain an emitted event may extend.
     pub max_event_depth: i32,
+    /// Told when a commit appended events.
+    pub wake: crate::events::wake::Wake,
+    /// Which generation of plugin state requests and ticks use.
+    pub generations: crate::store::generations::LiveGenerations,
 }
 
 /// The event being handled, so emitted events can name their cause.

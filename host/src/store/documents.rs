@@ -5,16 +5,18 @@ use super::StoreError;
 use super::entities::plugin_document::{Column, Entity, Model};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
-/// Where a plugin's documents live: its name and the caller's org.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where a plugin's state lives: its name, the caller's org, and the generation
+/// (the live one, or the one a rebuild is writing).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Scope {
     pub plugin: String,
     pub org: String,
+    pub generation: i64,
 }
 
 /// The document at `key`, as JSON.
 pub async fn get(db: &impl ConnectionTrait, scope: &Scope, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
-    Ok(Entity::find_by_id((scope.plugin.clone(), scope.org.clone(), key.to_owned()))
+    Ok(Entity::find_by_id((scope.plugin.clone(), scope.org.clone(), scope.generation, key.to_owned()))
         .one(db)
         .await?
         .map(|model| model.value))
@@ -45,8 +47,10 @@ pub async fn count(db: &impl ConnectionTrait, scope: &Scope, prefix: &str) -> Re
 /// Keys starting with `prefix` sort between `prefix` and `prefix` followed by the
 /// largest code point; a range keeps the primary-key index in use on both backends.
 fn in_prefix(scope: &Scope, prefix: &str) -> sea_orm::Select<Entity> {
-    let query =
-        Entity::find().filter(Column::Plugin.eq(scope.plugin.as_str())).filter(Column::Org.eq(scope.org.as_str()));
+    let query = Entity::find()
+        .filter(Column::Plugin.eq(scope.plugin.as_str()))
+        .filter(Column::Org.eq(scope.org.as_str()))
+        .filter(Column::Generation.eq(scope.generation));
     if prefix.is_empty() {
         return query;
     }

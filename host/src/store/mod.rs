@@ -1,11 +1,17 @@
 //! Storage: sea-orm over SQLite (the embedded default) or PostgreSQL.
 
 pub mod cursor;
+pub mod delivery;
 pub mod documents;
 pub mod entities;
+pub mod event_log;
+pub mod generations;
+pub mod hooks;
 pub mod migration;
 pub mod plugin_state;
 pub mod redis;
+pub mod schedule_runs;
+pub mod ttl_cache;
 pub mod writes;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};

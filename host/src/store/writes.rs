@@ -4,7 +4,8 @@
 //! own writes.
 
 use super::documents::{self, Scope};
-use super::entities::{event, metric_point, plugin_document};
+use super::entities::{metric_point, plugin_document};
+use super::event_log::{self, NewEntry};
 use super::{StoreError, now_ms};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -70,6 +71,18 @@ impl WriteSet {
 
     pub fn emit(&mut self, event: NewEvent) {
         self.events.push(event);
+    }
+
+    /// Drops the emitted events: a rebuild replays history, and what it emits the
+    /// live generation emitted already.
+    pub fn without_events(mut self) -> Self {
+        self.events.clear();
+        self
+    }
+
+    /// True when committing appends to the event log, so deliveries should wake.
+    pub fn emits(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// The document as this call sees it.
@@ -144,6 +157,7 @@ impl WriteSet {
                     let row = plugin_document::ActiveModel {
                         plugin: Set(scope.plugin.clone()),
                         org: Set(scope.org.clone()),
+                        generation: Set(scope.generation),
                         key: Set(key),
                         value: Set(value),
                         updated_at: Set(now),
@@ -153,6 +167,7 @@ impl WriteSet {
                             OnConflict::columns([
                                 plugin_document::Column::Plugin,
                                 plugin_document::Column::Org,
+                                plugin_document::Column::Generation,
                                 plugin_document::Column::Key,
                             ])
                             .update_columns([plugin_document::Column::Value, plugin_document::Column::UpdatedAt])
@@ -165,6 +180,7 @@ impl WriteSet {
                     plugin_document::Entity::delete_many()
                         .filter(plugin_document::Column::Plugin.eq(scope.plugin.as_str()))
                         .filter(plugin_document::Column::Org.eq(scope.org.as_str()))
+                        .filter(plugin_document::Column::Generation.eq(scope.generation))
                         .filter(plugin_document::Column::Key.eq(key))
                         .exec(db)
                         .await?;
@@ -176,6 +192,7 @@ impl WriteSet {
                 id: NotSet,
                 plugin: Set(scope.plugin.clone()),
                 org: Set(scope.org.clone()),
+                generation: Set(scope.generation),
                 name: Set(point.name),
                 labels: Set(serde_json::to_value(point.labels).unwrap_or_default()),
                 time: Set(point.time),
@@ -183,20 +200,21 @@ impl WriteSet {
             });
             metric_point::Entity::insert_many(rows).exec(db).await?;
         }
+        // Events go last: the log lock is then held only until the commit that follows.
         if !self.events.is_empty() {
-            let rows = self.events.into_iter().map(|event| event::ActiveModel {
-                id: Set(event.id),
-                org: Set(scope.org.clone()),
-                source: Set(scope.plugin.clone()),
-                kind: Set(event.kind),
-                dedupe_key: Set(None),
-                occurred_at: Set(now),
-                received_at: Set(now),
-                payload: Set(event.payload),
-                cause: Set(event.cause),
-                depth: Set(event.depth),
+            let entries = self.events.into_iter().map(|event| NewEntry {
+                id: event.id,
+                org: scope.org.clone(),
+                source: scope.plugin.clone(),
+                kind: event.kind,
+                dedupe_key: None,
+                occurred_at: now,
+                received_at: now,
+                payload: event.payload,
+                cause: event.cause,
+                depth: event.depth,
             });
-            event::Entity::insert_many(rows).exec(db).await?;
+            event_log::append(db, entries.collect()).await?;
         }
         Ok(())
     }

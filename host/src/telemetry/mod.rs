@@ -1,6 +1,8 @@
 //! Prometheus metrics for `/metrics`, and log setup.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use std::time::Duration;
 
 /// The host's own metrics. Cheap to clone.
@@ -12,6 +14,11 @@ pub struct Telemetry {
     plugin_calls: IntCounterVec,
     plugin_duration: HistogramVec,
     load_failures: IntCounterVec,
+    ingest: IntCounterVec,
+    delivery_retries: IntCounterVec,
+    dead_letters: IntCounterVec,
+    delivery_behind: IntGaugeVec,
+    delivery_oldest: GaugeVec,
 }
 
 const BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
@@ -46,8 +53,38 @@ impl Telemetry {
             &["source"],
         )
         .expect("valid metric");
+        let ingest = IntCounterVec::new(
+            Opts::new("devpulse_ingest_total", "Webhook deliveries by source and outcome"),
+            &["source", "outcome"],
+        )
+        .expect("valid metric");
+        let delivery_retries = IntCounterVec::new(
+            Opts::new("devpulse_delivery_retries_total", "Failed event deliveries that will be retried, by plugin"),
+            &["plugin"],
+        )
+        .expect("valid metric");
+        let dead_letters = IntCounterVec::new(
+            Opts::new("devpulse_dead_letters_total", "Events a plugin gave up on after every attempt"),
+            &["plugin"],
+        )
+        .expect("valid metric");
+        let delivery_behind = IntGaugeVec::new(
+            Opts::new("devpulse_delivery_lag_events", "Events in the log a plugin has not handled yet, all orgs"),
+            &["plugin"],
+        )
+        .expect("valid metric");
+        let delivery_oldest = GaugeVec::new(
+            Opts::new("devpulse_delivery_lag_seconds", "Age of the oldest event a plugin has not handled yet"),
+            &["plugin"],
+        )
+        .expect("valid metric");
         for collector in [
-            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(ingest.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(delivery_retries.clone()),
+            Box::new(dead_letters.clone()),
+            Box::new(delivery_behind.clone()),
+            Box::new(delivery_oldest.clone()),
+            Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
             Box::new(plugin_calls.clone()),
             Box::new(plugin_duration.clone()),
@@ -55,7 +92,19 @@ impl Telemetry {
         ] {
             registry.register(collector).expect("metric registered once");
         }
-        Telemetry { registry, http_requests, http_duration, plugin_calls, plugin_duration, load_failures }
+        Telemetry {
+            registry,
+            http_requests,
+            http_duration,
+            plugin_calls,
+            plugin_duration,
+            load_failures,
+            ingest,
+            delivery_retries,
+            dead_letters,
+            delivery_behind,
+            delivery_oldest,
+        }
     }
 
     pub fn http_request(&self, route: &str, status: u16, took: Duration) {
@@ -70,6 +119,25 @@ impl Telemetry {
 
     pub fn load_failure(&self, source: &str) {
         self.load_failures.with_label_values(&[source]).inc();
+    }
+
+    /// Counts a webhook delivery: `stored`, `duplicate`, `unauthorized`, `rejected`, `unavailable`.
+    pub fn ingest(&self, source: &str, outcome: &str) {
+        self.ingest.with_label_values(&[source, outcome]).inc();
+    }
+
+    pub fn delivery_retry(&self, plugin: &str) {
+        self.delivery_retries.with_label_values(&[plugin]).inc();
+    }
+
+    pub fn dead_letter(&self, plugin: &str) {
+        self.dead_letters.with_label_values(&[plugin]).inc();
+    }
+
+    /// Sets a plugin's backlog: events behind and the age of the oldest.
+    pub fn delivery_lag(&self, plugin: &str, behind: u64, oldest_age: Duration) {
+        self.delivery_behind.with_label_values(&[plugin]).set(behind as i64);
+        self.delivery_oldest.with_label_values(&[plugin]).set(oldest_age.as_secs_f64());
     }
 
     /// The Prometheus text exposition of every metric.

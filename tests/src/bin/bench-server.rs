@@ -1,7 +1,8 @@
-//! The load-test target of `scripts/bench`: DevPulse with the `echo` plugin at
-//! `POST /api/v1/echo/echo`, and the same route implemented natively in the
-//! host at `POST /native/echo` (same schema check, same logic), so one `wrk`
-//! run compares them on the same server.
+//! The load-test target of `scripts/bench` and `scripts/bench-ingest`: DevPulse
+//! with the `echo` plugin at `POST /api/v1/echo/echo`, the same route
+//! implemented natively in the host at `POST /native/echo` (same schema check,
+//! same logic), so one `wrk` run compares them on the same server; and the
+//! `tally` plugin, subscribed to GitHub webhooks, for the ingest benchmark.
 
 use clap::Parser;
 use devpulse::config::{FileConfig, Settings};
@@ -18,6 +19,9 @@ struct Args {
     /// Scratch directory for the database and plugins (emptied first).
     #[arg(long, default_value = "/var/tmp/devpulse-bench")]
     dir: PathBuf,
+    /// The database; SQLite in `dir` when absent.
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 /// The echo route's body schema, as the plugin declares it.
@@ -49,10 +53,11 @@ async fn main() -> anyhow::Result<()> {
     let plugins_dir = args.dir.join("plugins");
     std::fs::create_dir_all(&plugins_dir)?;
     std::fs::copy(fixtures::ECHO, plugins_dir.join("echo.wasm"))?;
+    std::fs::copy(fixtures::TALLY_V1, plugins_dir.join("tally.wasm"))?;
     let data_dir = args.dir.join("data");
     let settings = Settings {
         listen: args.listen,
-        database_url: devpulse::store::default_url(&data_dir),
+        database_url: args.database_url.unwrap_or_else(|| devpulse::store::default_url(&data_dir)),
         data_dir,
         plugins_dir,
         redis_url: None,

@@ -3,10 +3,13 @@
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-#[sea_orm(table_name = "event")]
+#[sea_orm(table_name = "event_log")]
 pub struct Model {
-    /// A ULID: sortable by creation time.
-    #[sea_orm(primary_key, auto_increment = false)]
+    /// The log position: commit order, what delivery cursors point at.
+    #[sea_orm(primary_key)]
+    pub seq: i64,
+    /// A ULID: the public id, sortable by creation time.
+    #[sea_orm(unique)]
     pub id: String,
     pub org: String,
     pub source: String,

@@ -9,6 +9,8 @@ pub struct Model {
     pub id: i64,
     pub plugin: String,
     pub org: String,
+    /// Which build of the plugin's state recorded it.
+    pub generation: i64,
     pub name: String,
     /// Labels as a JSON object of strings.
     #[sea_orm(column_type = "JsonBinary")]

@@ -1,11 +1,16 @@
 //! sea-orm entities for the host's tables.
 
 pub mod audit_entry;
+pub mod dead_letter;
+pub mod delivery_cursor;
 pub mod event;
+pub mod hook_source;
 pub mod metric_point;
 pub mod org;
 pub mod plugin_document;
+pub mod plugin_generation;
 pub mod plugin_state;
+pub mod schedule_run;
 pub mod token;
 pub mod user;
 pub mod user_identity;

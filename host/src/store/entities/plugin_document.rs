@@ -9,6 +9,9 @@ pub struct Model {
     pub plugin: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub org: String,
+    /// Which build of the plugin's state: a rebuild writes the next one.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub generation: i64,
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
     #[sea_orm(column_type = "JsonBinary")]

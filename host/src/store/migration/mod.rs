@@ -2,6 +2,7 @@
 
 mod m0001_initial;
 mod m0002_identity;
+mod m0003_event_log;
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -11,7 +12,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_initial::M0001Initial), Box::new(m0002_identity::M0002Identity)]
+        vec![
+            Box::new(m0001_initial::M0001Initial),
+            Box::new(m0002_identity::M0002Identity),
+            Box::new(m0003_event_log::M0003EventLog),
+        ]
     }
 }
 

@@ -1,0 +1,156 @@
+//! Delivery of the event log to subscribed plugins.
+//!
+//! A supervisor keeps one worker task per partition: (plugin, org) for the live
+//! generation of the plugin's state, plus one per rebuild in progress. Each
+//! worker is independent, so a slow or failing plugin delays only itself.
+
+mod worker;
+
+use crate::config::DeliveryConfig;
+use crate::runtime::Runtime;
+use crate::store::entities::org;
+use crate::store::{StoreError, delivery, event_log, generations, now_ms};
+use sea_orm::EntityTrait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// How often the supervisor reconciles partitions with plugins, orgs and rebuilds.
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+
+/// How often the lag gauges are refreshed.
+const LAG_EVERY: Duration = Duration::from_secs(5);
+
+/// The unit of ordered delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Partition {
+    pub plugin: String,
+    pub org: String,
+    pub generation: i64,
+    /// True for a rebuild's generation, which is not live yet.
+    pub building: bool,
+}
+
+struct Worker {
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+/// Workers end with the supervisor: aborting it (server stop) aborts them, and
+/// a batch cut short commits nothing.
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The wait before retry number `attempts` (1-based): doubling, capped.
+pub(crate) fn backoff(config: &DeliveryConfig, attempts: i32) -> Duration {
+    let factor = 1u64 << (attempts - 1).clamp(0, 30);
+    Duration::from_millis(config.backoff_ms.saturating_mul(factor).min(config.max_backoff_ms))
+}
+
+/// Runs delivery until the task is aborted.
+pub async fn run(runtime: Runtime) {
+    let config = runtime.config().delivery.clone();
+    let mut workers: BTreeMap<Partition, Worker> = BTreeMap::new();
+    let mut last_lag = tokio::time::Instant::now();
+    loop {
+        match desired(&runtime).await {
+            Ok(wanted) => {
+                workers.retain(|partition, worker| {
+                    let keep = wanted.contains(partition) && !worker.task.is_finished();
+                    if !keep {
+                        worker.stop.store(true, Ordering::Release);
+                    }
+                    keep
+                });
+                for partition in wanted {
+                    workers.entry(partition.clone()).or_insert_with(|| {
+                        let stop = Arc::new(AtomicBool::new(false));
+                        let task = tokio::spawn(worker::run(runtime.clone(), config.clone(), partition, stop.clone()));
+                        Worker { stop, task }
+                    });
+                }
+            }
+            Err(err) => tracing::error!("listing delivery partitions failed: {err}"),
+        }
+        if last_lag.elapsed() >= LAG_EVERY {
+            last_lag = tokio::time::Instant::now();
+            if let Err(err) = sample_lag(&runtime).await {
+                tracing::warn!("measuring delivery lag failed: {err}");
+            }
+        }
+        tokio::time::sleep(RECONCILE_EVERY).await;
+    }
+}
+
+/// Every partition that should have a worker now.
+async fn desired(runtime: &Runtime) -> Result<Vec<Partition>, StoreError> {
+    let registry = runtime.registry();
+    let plugins: Vec<_> = registry
+        .all()
+        .into_iter()
+        .filter(|plugin| !plugin.manifest.subscriptions.is_empty() && !registry.is_disabled(plugin.name()))
+        .collect();
+    if plugins.is_empty() {
+        return Ok(Vec::new());
+    }
+    let db = runtime.db();
+    let orgs = org::Entity::find().all(db).await?;
+    let mut live: HashMap<(String, String), i64> = HashMap::new();
+    let mut partitions = Vec::new();
+    for (plugin, org, building) in generations::building(db).await? {
+        if plugins.iter().any(|loaded| loaded.name() == plugin) {
+            partitions.push(Partition {
+                plugin: plugin.clone(),
+                org: org.clone(),
+                generation: building,
+                building: true,
+            });
+        }
+    }
+    for row in crate::store::entities::plugin_generation::Entity::find().all(db).await? {
+        live.insert((row.plugin, row.org), row.live);
+    }
+    for plugin in &plugins {
+        for org in &orgs {
+            let generation = live.get(&(plugin.name().to_owned(), org.id.clone())).copied().unwrap_or(0);
+            partitions.push(Partition {
+                plugin: plugin.name().to_owned(),
+                org: org.id.clone(),
+                generation,
+                building: false,
+            });
+        }
+    }
+    Ok(partitions)
+}
+
+/// Sets each plugin's backlog gauges from its live cursors.
+async fn sample_lag(runtime: &Runtime) -> Result<(), StoreError> {
+    let db = runtime.db();
+    let now = now_ms();
+    let mut per_plugin: BTreeMap<String, (u64, Option<i64>)> = BTreeMap::new();
+    for cursor in delivery::all_cursors(db).await? {
+        let Some(plugin) = runtime.registry().get(&cursor.plugin) else { continue };
+        if generations::live(db, &cursor.plugin, &cursor.org).await? != cursor.generation {
+            continue;
+        }
+        let (behind, oldest) =
+            event_log::backlog(db, &cursor.org, cursor.position, &plugin.manifest.subscriptions).await?;
+        let entry = per_plugin.entry(cursor.plugin.clone()).or_default();
+        entry.0 += behind;
+        entry.1 = match (entry.1, oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    for (plugin, (behind, oldest)) in per_plugin {
+        let age = oldest.map_or(0, |oldest| (now - oldest).max(0) as u64);
+        runtime.telemetry().delivery_lag(&plugin, behind, Duration::from_millis(age));
+    }
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! One partition: a plugin's events in one org, for one generation of its
+//! state. Events are handled in log order, in batches; a batch's writes commit
+//! in the transaction that moves the cursor, so effects happen exactly once.
+
+use super::{Partition, backoff};
+use crate::config::DeliveryConfig;
+use crate::runtime::Runtime;
+use crate::runtime::call::CallError;
+use crate::runtime::plugin::LoadedPlugin;
+use crate::runtime::wit::{Event, Principal, Role};
+use crate::store::delivery::{self, Cursor, DEAD, REPLAYED, REPLAYING};
+use crate::store::documents::Scope;
+use crate::store::entities::event;
+use crate::store::writes::WriteSet;
+use crate::store::{StoreError, event_log, generations, now_ms};
+use sea_orm::TransactionTrait;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How long an idle partition sleeps when nothing wakes it.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// What one step of the loop found.
+enum Step {
+    /// Work was done; look again at once.
+    Busy,
+    /// Nothing to do for this long (unless woken).
+    Idle(Duration),
+    /// The partition's generation was switched out or retired: stop.
+    Retired,
+}
+
+/// Runs the partition until `stop` is set, the plugin goes away or its generation retires.
+pub(crate) async fn run(runtime: Runtime, config: DeliveryConfig, partition: Partition, stop: Arc<AtomicBool>) {
+    let mut woken = runtime.wake().subscribe();
+    while !stop.load(Ordering::Acquire) {
+        let Some(plugin) = runtime.registry().get(&partition.plugin) else { return };
+        if runtime.registry().is_disabled(&partition.plugin) {
+            return;
+        }
+        match step(&runtime, &config, &partition, &plugin).await {
+            Ok(Step::Busy) => {}
+            Ok(Step::Idle(wait)) => {
+                tokio::select! {
+                    _ = woken.changed() => {}
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+            Ok(Step::Retired) => return,
+            Err(err) => {
+                tracing::error!(plugin = partition.plugin, org = partition.org, "delivery failed: {err}");
+                tokio::time::sleep(IDLE_POLL).await;
+            }
+        }
+    }
+}
+
+async fn step(
+    runtime: &Runtime,
+    config: &DeliveryConfig,
+    partition: &Partition,
+    plugin: &LoadedPlugin,
+) -> Result<Step, StoreError> {
+    let db = runtime.db();
+    let cursor = match delivery::find(db, &partition.plugin, &partition.org, partition.generation).await? {
+        Some(cursor) => cursor,
+        // Live partitions start at the beginning of the log; a building one's
+        // cursor is made with the rebuild, so a missing one means it retired.
+        None if !partition.building
+            && generations::live(db, &partition.plugin, &partition.org).await? == partition.generation =>
+        {
+            delivery::cursor(db, &partition.plugin, &partition.org, partition.generation).await?
+        }
+        None => return Ok(Step::Retired),
+    };
+    let scope =
+        Scope { plugin: partition.plugin.clone(), org: partition.org.clone(), generation: partition.generation };
+    if !partition.building && replay_queued(runtime, plugin, &scope).await? {
+        return Ok(Step::Busy);
+    }
+    let now = now_ms();
+    if let Some(retry_at) = cursor.retry_at
+        && retry_at > now
+    {
+        return Ok(Step::Idle(Duration::from_millis((retry_at - now) as u64)));
+    }
+    let events =
+        event_log::next_batch(db, &partition.org, cursor.position, &plugin.manifest.subscriptions, config.batch_size)
+            .await?;
+    let Some(last) = events.last() else {
+        if partition.building
+            && generations::try_switch(db, &partition.plugin, &partition.org, partition.generation, cursor.position)
+                .await?
+        {
+            runtime.generations().forget(&partition.plugin, &partition.org);
+            tracing::info!(
+                plugin = partition.plugin,
+                org = partition.org,
+                generation = partition.generation,
+                "rebuild caught up; switched over"
+            );
+            return Ok(Step::Retired);
+        }
+        return Ok(Step::Idle(IDLE_POLL));
+    };
+    let mut handled = events.len();
+    let mut upto = last.seq;
+    loop {
+        match handle(runtime, plugin, &scope, &events[..handled]).await {
+            Ok(writes) => {
+                commit(runtime, partition, &cursor, upto, writes, &scope).await?;
+                return Ok(Step::Busy);
+            }
+            // The events before the failing one succeeded: run them again on
+            // their own (their writes were mixed with the failed call's).
+            Err((failed, _)) if failed > 0 => {
+                handled = failed;
+                upto = events[failed - 1].seq;
+            }
+            Err((_, err)) => {
+                fail(runtime, config, partition, &cursor, &events[0], &err).await?;
+                return Ok(Step::Busy);
+            }
+        }
+    }
+}
+
+/// Hands `events` to the plugin one by one, each call seeing the writes of the ones before.
+async fn handle(
+    runtime: &Runtime,
+    plugin: &LoadedPlugin,
+    scope: &Scope,
+    events: &[event::Model],
+) -> Result<WriteSet, (usize, CallError)> {
+    let mut writes = WriteSet::default();
+    for (index, event) in events.iter().enumerate() {
+        writes = runtime
+            .event(plugin, scope.clone(), &to_wit(event), event.depth, writes)
+            .await
+            .map_err(|err| (index, err))?;
+    }
+    Ok(writes)
+}
+
+async fn commit(
+    runtime: &Runtime,
+    partition: &Partition,
+    cursor: &Cursor,
+    to: i64,
+    writes: WriteSet,
+    scope: &Scope,
+) -> Result<(), StoreError> {
+    // A rebuild replays history: what it would emit, the live generation emitted already.
+    let writes = if partition.building { writes.without_events() } else { writes };
+    let emits = writes.emits();
+    let txn = runtime.db().begin().await?;
+    if !delivery::advance(&txn, cursor, cursor.position, to).await? {
+        // Moved by someone else (another replica, a generation switch): drop our writes.
+        txn.rollback().await?;
+        return Ok(());
+    }
+    writes.apply(&txn, scope).await?;
+    txn.commit().await?;
+    if emits {
+        runtime.wake().appended();
+    }
+    Ok(())
+}
+
+/// Counts a failed attempt at `event`: schedules a retry, or after the last
+/// attempt stores a dead letter and moves past it in one transaction.
+async fn fail(
+    runtime: &Runtime,
+    config: &DeliveryConfig,
+    partition: &Partition,
+    cursor: &Cursor,
+    event: &event::Model,
+    err: &CallError,
+) -> Result<(), StoreError> {
+    let attempts = if cursor.failing_seq == Some(event.seq) { cursor.attempts + 1 } else { 1 };
+    let error = err.to_string();
+    let telemetry = runtime.telemetry();
+    if attempts >= config.max_attempts {
+        let txn = runtime.db().begin().await?;
+        if delivery::advance(&txn, cursor, cursor.position, event.seq).await? {
+            delivery::bury(&txn, cursor, event.seq, &event.id, attempts, &error).await?;
+            txn.commit().await?;
+            telemetry.dead_letter(&partition.plugin);
+            tracing::warn!(
+                plugin = partition.plugin,
+                org = partition.org,
+                event = event.id,
+                attempts,
+                "event moved to dead letters: {error}"
+            );
+        }
+        return Ok(());
+    }
+    let wait = backoff(config, attempts);
+    delivery::record_failure(runtime.db(), cursor, event.seq, attempts, &error, now_ms() + wait.as_millis() as i64)
+        .await?;
+    telemetry.delivery_retry(&partition.plugin);
+    tracing::info!(
+        plugin = partition.plugin,
+        org = partition.org,
+        event = event.id,
+        attempts,
+        retry_in_ms = wait.as_millis() as u64,
+        "event delivery failed; will retry: {error}"
+    );
+    Ok(())
+}
+
+/// Handles dead letters an admin queued for replay; true if there were any.
+async fn replay_queued(runtime: &Runtime, plugin: &LoadedPlugin, scope: &Scope) -> Result<bool, StoreError> {
+    let db = runtime.db();
+    let queued = delivery::queued_replays(db, &scope.plugin, &scope.org).await?;
+    for letter in &queued {
+        let Some(event) = event_log::at(db, letter.event_seq).await? else {
+            delivery::set_status(db, &letter.id, REPLAYING, DEAD, Some("the event is no longer in the log")).await?;
+            continue;
+        };
+        match runtime.event(plugin, scope.clone(), &to_wit(&event), event.depth, WriteSet::default()).await {
+            Ok(writes) => {
+                let emits = writes.emits();
+                let txn = db.begin().await?;
+                if delivery::set_status(&txn, &letter.id, REPLAYING, REPLAYED, None).await? {
+                    writes.apply(&txn, scope).await?;
+                    txn.commit().await?;
+                    if emits {
+                        runtime.wake().appended();
+                    }
+                    tracing::info!(plugin = scope.plugin, event = event.id, "dead letter replayed");
+                } else {
+                    txn.rollback().await?;
+                }
+            }
+            Err(err) => {
+                delivery::set_status(db, &letter.id, REPLAYING, DEAD, Some(&err.to_string())).await?;
+                tracing::warn!(plugin = scope.plugin, event = event.id, "replaying a dead letter failed: {err}");
+            }
+        }
+    }
+    Ok(!queued.is_empty())
+}
+
+/// The event as plugins see it. Events act with the least role, on behalf of their source.
+pub(crate) fn to_wit(event: &event::Model) -> Event {
+    Event {
+        id: event.id.clone(),
+        source: event.source.clone(),
+        kind: event.kind.clone(),
+        occurred_at: event.occurred_at,
+        payload: event.payload.to_string(),
+        cause: event.cause.clone(),
+        principal: Principal {
+            user_id: format!("source:{}", event.source),
+            org_id: event.org.clone(),
+            role: Role::Developer,
+        },
+    }
+}

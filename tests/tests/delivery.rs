@@ -1,0 +1,371 @@
+//! Delivery of the event log to plugins: dead letters and replay after a fix,
+//! rebuilds into a new generation, schedules across restarts, and exactly-once
+//! effects when the server is killed mid-stream.
+
+use devpulse_e2e::{Backend, ChildServer, Options, TestServer, deliver, fixtures, github_headers, on_both_backends};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const SECRET: &str = "delivery test secret";
+
+async fn counts(server: &TestServer) -> Value {
+    let (status, counts) = server.get("/api/v1/tally/counts").await;
+    assert_eq!(status, 200, "{counts}");
+    counts
+}
+
+async fn wait_total(server: &TestServer, total: u64) -> Value {
+    let reached = server
+        .wait_for(Duration::from_secs(60), || async {
+            let counts = counts(server).await;
+            (counts["total"].as_u64() == Some(total)).then_some(counts)
+        })
+        .await;
+    reached.unwrap_or_else(|| panic!("total never reached {total}"))
+}
+
+/// A 2 KB GitHub-like body for delivery `n`.
+fn payload(n: usize, poison: bool) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "number": n, "poison": poison, "pad": "p".repeat(2000) })).unwrap()
+}
+
+fn kind_of(n: usize) -> &'static str {
+    ["push", "pull_request", "issues"][n % 3]
+}
+
+/// Sum and count of tally's metric points in `org`'s live generation.
+async fn metric_points(server: &TestServer, org: &str, generation: i64) -> (usize, f64) {
+    use devpulse::store::entities::metric_point;
+    let rows = metric_point::Entity::find()
+        .filter(metric_point::Column::Plugin.eq("tally"))
+        .filter(metric_point::Column::Org.eq(org))
+        .filter(metric_point::Column::Generation.eq(generation))
+        .all(&server.db().await)
+        .await
+        .unwrap();
+    (rows.len(), rows.iter().map(|row| row.value).sum())
+}
+
+async fn dead_letter_then_replay(backend: Backend) {
+    let config = "[delivery]\nmax_attempts = 3\nbackoff_ms = 20\n";
+    let Some(server) = TestServer::start_with(backend, Options { config: config.into(), ..Options::default() }).await
+    else {
+        return;
+    };
+    server.install_plugin(fixtures::TALLY_BUGGY.as_ref(), "tally.wasm");
+    server.wait_for_plugin("tally", "1.0.1").await;
+    let hook = server.configure_hook("github", SECRET).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let body = payload(n, n == 2);
+        let (status, ack) = server.deliver_github(&hook, SECRET, "push", &format!("d{n}"), &body).await;
+        assert_eq!(status, 202, "{ack}");
+        ids.push(ack["event_id"].as_str().unwrap().to_owned());
+    }
+    // The poison event dies after three attempts; the ones after it still arrive.
+    let before_fix = wait_total(&server, 4).await;
+    assert_eq!(before_fix["kinds"]["github.push"], 4);
+    let (_, letters) = server.get("/api/v1/dead-letters").await;
+    let letters = letters["items"].as_array().unwrap().clone();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!((letter["event_id"].as_str(), letter["attempts"].as_i64()), (Some(ids[2].as_str()), Some(3)));
+    assert_eq!(letter["status"], "dead");
+    assert!(letter["error"].as_str().unwrap().contains("cannot digest"), "{letter}");
+    let (_, event) = server.get(&format!("/api/v1/events/{}", ids[2])).await;
+    assert_eq!(event["deliveries"][0]["status"], "dead_letter", "{event}");
+    let (_, event) = server.get(&format!("/api/v1/events/{}", ids[3])).await;
+    assert_eq!(event["deliveries"][0]["status"], "delivered", "{event}");
+    let metrics = server.text("/metrics").await;
+    assert!(metrics.contains(r#"devpulse_dead_letters_total{plugin="tally"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"devpulse_delivery_retries_total{plugin="tally"} 2"#), "{metrics}");
+
+    // Fix the plugin (hot reload), replay: handled once, and only once.
+    server.install_plugin(fixtures::TALLY_V1.as_ref(), "tally.wasm");
+    server.wait_for_plugin("tally", "1.0.0").await;
+    let replay = format!("/api/v1/dead-letters/{}/replay", letter["id"].as_str().unwrap());
+    let (status, queued) = server.post_empty(&replay).await;
+    assert_eq!(status, 202, "{queued}");
+    let after_fix = wait_total(&server, 5).await;
+    assert_eq!(after_fix["kinds"]["github.push"], 5);
+    let (_, letters) = server.get("/api/v1/dead-letters?status=replayed").await;
+    assert_eq!(letters["items"].as_array().unwrap().len(), 1, "{letters}");
+    let (status, _) = server.post_empty(&replay).await;
+    assert_eq!(status, 409, "a replayed letter is not replayed again");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(counts(&server).await["total"], 5);
+    let (_, event) = server.get(&format!("/api/v1/events/{}", ids[2])).await;
+    assert_eq!(event["deliveries"][0]["status"], "replayed", "{event}");
+    let (_, developer) = server.user_with_role("developer").await;
+    assert_eq!(server.call_as(&developer, reqwest::Method::POST, &replay, None).await.0, 403);
+    server.stop().await;
+}
+
+async fn rebuild_with_a_changed_plugin(backend: Backend) {
+    const EVENTS: usize = 120;
+    let Some(server) = TestServer::start(backend).await else { return };
+    server.install_plugin(fixtures::TALLY_V1.as_ref(), "tally.wasm");
+    server.wait_for_plugin("tally", "1.0.0").await;
+    let hook = server.configure_hook("github", SECRET).await;
+    for n in 0..EVENTS {
+        let (status, _) = server.deliver_github(&hook, SECRET, kind_of(n), &format!("r{n}"), &payload(n, false)).await;
+        assert_eq!(status, 202);
+    }
+    let v1 = wait_total(&server, EVENTS as u64).await;
+    let org = org_id(&server).await;
+    assert_eq!(metric_points(&server, &org, 0).await, (EVENTS, EVENTS as f64));
+
+    // Version 2 counts each event twice: only a rebuild applies that to history.
+    server.install_plugin(fixtures::TALLY_V2.as_ref(), "tally.wasm");
+    server.wait_for_plugin("tally", "2.0.0").await;
+    let (status, started) = server.post_empty("/api/v1/plugins/tally/rebuild").await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!((started["status"].as_str(), started["building_generation"].as_i64()), (Some("running"), Some(1)));
+    let (status, _) = server.post_empty("/api/v1/plugins/tally/rebuild").await;
+    assert_eq!(status, 409, "one rebuild at a time");
+    // Reads during the rebuild: the old generation, whole.
+    let during = counts(&server).await;
+    let (_, progress) = server.get("/api/v1/plugins/tally/rebuild").await;
+    assert_eq!(progress["status"], "running", "the rebuild finished too fast to observe: {progress}");
+    assert_eq!((&during["kinds"], &during["total"]), (&v1["kinds"], &v1["total"]));
+
+    let done = server
+        .wait_for(Duration::from_secs(60), || async {
+            let (_, progress) = server.get("/api/v1/plugins/tally/rebuild").await;
+            (progress["status"] == "done").then_some(progress)
+        })
+        .await
+        .expect("the rebuild finishes");
+    assert_eq!((done["live_generation"].as_i64(), done["progress"].as_f64()), (Some(1), Some(1.0)));
+    let rebuilt = counts(&server).await;
+
+    // A fresh server running only version 2 over the same deliveries.
+    let fresh = TestServer::start(backend).await.expect("second server");
+    fresh.install_plugin(fixtures::TALLY_V2.as_ref(), "tally.wasm");
+    fresh.wait_for_plugin("tally", "2.0.0").await;
+    let fresh_hook = fresh.configure_hook("github", SECRET).await;
+    for n in 0..EVENTS {
+        let (status, _) =
+            fresh.deliver_github(&fresh_hook, SECRET, kind_of(n), &format!("r{n}"), &payload(n, false)).await;
+        assert_eq!(status, 202);
+    }
+    let fresh_counts = wait_total(&fresh, 2 * EVENTS as u64).await;
+    assert_eq!((&rebuilt["kinds"], &rebuilt["total"]), (&fresh_counts["kinds"], &fresh_counts["total"]));
+    let fresh_org = org_id(&fresh).await;
+    assert_eq!(metric_points(&server, &org, 1).await, metric_points(&fresh, &fresh_org, 0).await);
+    assert_eq!(metric_points(&server, &org, 1).await, (EVENTS, 2.0 * EVENTS as f64));
+    fresh.stop().await;
+    server.stop().await;
+}
+
+async fn ticks(server: &TestServer) -> u64 {
+    counts(server).await["ticks"].as_u64().unwrap_or(0)
+}
+
+async fn org_id(server: &TestServer) -> String {
+    let (_, me) = server.get("/api/v1/me").await;
+    me["org_id"].as_str().or_else(|| me["org"]["id"].as_str()).expect("the caller's org").to_owned()
+}
+
+/// `pulse` runs every 2 s: on time while up, and once (not once per missed
+/// interval) after a restart that skipped several.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_run_once_per_interval_across_restarts() {
+    let Some(server) = TestServer::start(Backend::Sqlite).await else { return };
+    server.install_plugin(fixtures::TALLY_V1.as_ref(), "tally.wasm");
+    server.wait_for_plugin("tally", "1.0.0").await;
+    server
+        .wait_for(Duration::from_secs(10), || async { (ticks(&server).await == 1).then_some(()) })
+        .await
+        .expect("a first tick");
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    assert_eq!(ticks(&server).await, 2, "one more tick after one interval");
+    let server = server.restart_after(Duration::from_secs(7)).await;
+    server
+        .wait_for(Duration::from_secs(10), || async { (ticks(&server).await >= 3).then_some(()) })
+        .await
+        .expect("a tick after the restart");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(ticks(&server).await, 3, "three missed intervals made one tick");
+    server.stop().await;
+}
+
+/// Deliveries stream into a child server that is killed with SIGKILL halfway.
+/// After a restart every acknowledged delivery is in the log exactly once
+/// (redelivering it answers `duplicate` with the same event), and tally's
+/// effects equal those of an org that got the same deliveries without a crash.
+async fn crash_mid_stream(backend: Backend) {
+    const EVENTS: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, plugins) = (dir.path().join("data"), dir.path().join("plugins"));
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(fixtures::TALLY_V1, plugins.join("tally.wasm")).unwrap();
+    let postgres = match backend {
+        Backend::Postgres => match devpulse_e2e::PgDatabase::create().await {
+            Some(pg) => Some(pg),
+            None => return,
+        },
+        Backend::Sqlite => None,
+    };
+    let url = postgres.as_ref().map_or_else(|| devpulse::store::default_url(&data), |pg| pg.url.clone());
+    std::fs::create_dir_all(&data).unwrap();
+    let mut child = ChildServer::start(&data, &plugins, &url, "[delivery]\nbatch_size = 16\n").await;
+    let http = reqwest::Client::new();
+    let token = child.token();
+    let configure = |base: String, token: String, secret: &'static str| {
+        let http = http.clone();
+        async move {
+            let response = http
+                .put(format!("{base}/api/v1/hooks/github"))
+                .bearer_auth(token)
+                .json(&json!({ "secret": secret }))
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success(), "{:?}", response.text().await);
+        }
+    };
+    wait_loaded(&http, &child.base, &token).await;
+    configure(child.base.clone(), token.clone(), SECRET).await;
+
+    // Four senders; the server dies once a third of the deliveries are acknowledged.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<usize, String>::new()));
+    let mut senders = Vec::new();
+    for lane in 0..4 {
+        let (http, base, acked) = (http.clone(), child.base.clone(), acked.clone());
+        senders.push(tokio::spawn(async move {
+            for n in (lane..EVENTS).step_by(4) {
+                let body = payload(n, false);
+                let headers = github_headers(SECRET, kind_of(n), &format!("c{n}"), &body);
+                let request = http.post(format!("{base}/api/v1/hooks/github/default")).body(body);
+                let request = headers.iter().fold(request, |request, (name, value)| request.header(*name, value));
+                let Ok(response) = request.send().await else { return };
+                if response.status() == 202 {
+                    let ack: Value = response.json().await.unwrap_or_default();
+                    acked.lock().unwrap().insert(n, ack["event_id"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        }));
+    }
+    let streaming = std::time::Instant::now();
+    while acked.lock().unwrap().len() < EVENTS / 3 {
+        assert!(streaming.elapsed() < Duration::from_secs(60), "deliveries are not being acknowledged");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill();
+    for sender in senders {
+        let _ = sender.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= EVENTS / 3 && acked.len() < EVENTS, "the kill came mid-stream: {} acked", acked.len());
+
+    child.restart().await;
+    wait_loaded(&http, &child.base, &token).await;
+    // The sender redelivers everything (as GitHub's "redeliver" would).
+    for n in 0..EVENTS {
+        let body = payload(n, false);
+        let url = format!("{}/api/v1/hooks/github/default", child.base);
+        let (status, ack) =
+            deliver(&http, &url, &github_headers(SECRET, kind_of(n), &format!("c{n}"), &body), body).await;
+        assert_eq!(status, 202, "{ack}");
+        if let Some(first) = acked.get(&n) {
+            assert_eq!((ack["duplicate"].as_bool(), ack["event_id"].as_str()), (Some(true), Some(first.as_str())));
+        }
+    }
+
+    // The reference: a second org gets the same deliveries, no crash.
+    let created: Value = http
+        .post(format!("{}/api/v1/orgs", child.base))
+        .bearer_auth(&token)
+        .json(&json!({"slug": "reference", "name": "Reference", "owner": {"display_name": "Ref", "email": "ref@example.com"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reference_token = created["owner_token"]["secret"].as_str().expect("owner token").to_owned();
+    configure(child.base.clone(), reference_token.clone(), SECRET).await;
+    for n in 0..EVENTS {
+        let body = payload(n, false);
+        let url = format!("{}/api/v1/hooks/github/reference", child.base);
+        let (status, ack) =
+            deliver(&http, &url, &github_headers(SECRET, kind_of(n), &format!("c{n}"), &body), body).await;
+        assert_eq!((status, &ack["duplicate"]), (202, &json!(false)), "{ack}");
+    }
+
+    let read = |token: String| {
+        let (http, base) = (http.clone(), child.base.clone());
+        async move {
+            let started = std::time::Instant::now();
+            loop {
+                let counts: Value = http
+                    .get(format!("{base}/api/v1/tally/counts"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if counts["total"] == EVENTS as u64 || started.elapsed() > Duration::from_secs(90) {
+                    return counts;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let crashed = read(token.clone()).await;
+    let reference = read(reference_token).await;
+    assert_eq!(crashed["total"], EVENTS as u64, "{crashed}");
+    assert_eq!(crashed["kinds"], reference["kinds"]);
+
+    // The log holds each delivery once; metric points match the reference's.
+    let db = devpulse::store::connect(&url).await.unwrap();
+    use devpulse::store::entities::{event, metric_point, org};
+    let orgs = org::Entity::find().all(&db).await.unwrap();
+    let id_of = |slug: &str| orgs.iter().find(|org| org.slug == slug).unwrap().id.clone();
+    for slug in ["default", "reference"] {
+        let events = event::Entity::find()
+            .filter(event::Column::Org.eq(id_of(slug)))
+            .filter(event::Column::Source.eq("github"))
+            .all(&db)
+            .await
+            .unwrap();
+        assert_eq!(events.len(), EVENTS, "{slug}");
+        let points = metric_point::Entity::find()
+            .filter(metric_point::Column::Org.eq(id_of(slug)))
+            .filter(metric_point::Column::Plugin.eq("tally"))
+            .all(&db)
+            .await
+            .unwrap();
+        assert_eq!(points.len(), EVENTS, "{slug}: one metric point per event");
+    }
+    drop(child);
+    if let Some(pg) = postgres {
+        db.close().await.unwrap();
+        pg.drop_now().await;
+    }
+}
+
+on_both_backends!(dead_letter_then_replay, rebuild_with_a_changed_plugin, crash_mid_stream);
+
+async fn wait_loaded(http: &reqwest::Client, base: &str, token: &str) {
+    for _ in 0..300 {
+        let plugin: Value = http
+            .get(format!("{base}/api/v1/plugins/tally"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if plugin["status"] == "running" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("tally did not load in the child server");
+}
