@@ -15,14 +15,24 @@ async fn counts(server: &TestServer) -> Value {
     counts
 }
 
+/// Waits for `total`, and for a read that agrees with it: `/counts` reads the
+/// per-kind keys and the total in separate queries, so a commit landing in
+/// between shows a total ahead of its kinds.
 async fn wait_total(server: &TestServer, total: u64) -> Value {
     let reached = server
         .wait_for(Duration::from_secs(60), || async {
             let counts = counts(server).await;
-            (counts["total"].as_u64() == Some(total)).then_some(counts)
+            (consistent_total(&counts) == Some(total)).then_some(counts)
         })
         .await;
     reached.unwrap_or_else(|| panic!("total never reached {total}"))
+}
+
+/// The total of a `/counts` read whose per-kind counts add up to it; `None`
+/// when a commit landed between the two reads.
+fn consistent_total(counts: &Value) -> Option<u64> {
+    let kinds: u64 = counts["kinds"].as_object()?.values().filter_map(Value::as_u64).sum();
+    counts["total"].as_u64().filter(|total| *total == kinds)
 }
 
 /// A 2 KB GitHub-like body for delivery `n`.
@@ -309,7 +319,7 @@ async fn crash_mid_stream(backend: Backend) {
                     .json()
                     .await
                     .unwrap();
-                if counts["total"] == EVENTS as u64 || started.elapsed() > Duration::from_secs(90) {
+                if consistent_total(&counts) == Some(EVENTS as u64) || started.elapsed() > Duration::from_secs(90) {
                     return counts;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;

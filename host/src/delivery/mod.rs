@@ -100,21 +100,17 @@ async fn desired(runtime: &Runtime) -> Result<Vec<Partition>, StoreError> {
     }
     let db = runtime.db();
     let orgs = org::Entity::find().all(db).await?;
-    let mut live: HashMap<(String, String), i64> = HashMap::new();
+    let rows = generations::all(db).await?;
     let mut partitions = Vec::new();
-    for (plugin, org, building) in generations::building(db).await? {
-        if plugins.iter().any(|loaded| loaded.name() == plugin) {
-            partitions.push(Partition {
-                plugin: plugin.clone(),
-                org: org.clone(),
-                generation: building,
-                building: true,
-            });
+    for row in &rows {
+        if let Some(building) = row.building
+            && plugins.iter().any(|loaded| loaded.name() == row.plugin)
+        {
+            let (plugin, org) = (row.plugin.clone(), row.org.clone());
+            partitions.push(Partition { plugin, org, generation: building, building: true });
         }
     }
-    for row in crate::store::entities::plugin_generation::Entity::find().all(db).await? {
-        live.insert((row.plugin, row.org), row.live);
-    }
+    let live = live_generations(rows);
     for plugin in &plugins {
         for org in &orgs {
             let generation = live.get(&(plugin.name().to_owned(), org.id.clone())).copied().unwrap_or(0);
@@ -129,14 +125,21 @@ async fn desired(runtime: &Runtime) -> Result<Vec<Partition>, StoreError> {
     Ok(partitions)
 }
 
+/// The live generation of every (plugin, org) that has had a rebuild; absent means 0.
+fn live_generations(rows: Vec<generations::Generation>) -> HashMap<(String, String), i64> {
+    rows.into_iter().map(|row| ((row.plugin, row.org), row.live)).collect()
+}
+
 /// Sets each plugin's backlog gauges from its live cursors.
 async fn sample_lag(runtime: &Runtime) -> Result<(), StoreError> {
     let db = runtime.db();
     let now = now_ms();
+    let live = live_generations(generations::all(db).await?);
     let mut per_plugin: BTreeMap<String, (u64, Option<i64>)> = BTreeMap::new();
     for cursor in delivery::all_cursors(db).await? {
         let Some(plugin) = runtime.registry().get(&cursor.plugin) else { continue };
-        if generations::live(db, &cursor.plugin, &cursor.org).await? != cursor.generation {
+        let key = (cursor.plugin.clone(), cursor.org.clone());
+        if live.get(&key).copied().unwrap_or(0) != cursor.generation {
             continue;
         }
         let (behind, oldest) =

@@ -13,7 +13,6 @@ use crate::store::documents::Scope;
 use crate::store::entities::event;
 use crate::store::writes::WriteSet;
 use crate::store::{StoreError, event_log, generations, now_ms};
-use sea_orm::TransactionTrait;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -143,6 +142,8 @@ async fn handle(
     Ok(writes)
 }
 
+/// Commits a batch's writes with the cursor moving to `to`. A cursor moved by
+/// someone else (another replica, a generation switch) drops the writes.
 async fn commit(
     runtime: &Runtime,
     partition: &Partition,
@@ -153,18 +154,9 @@ async fn commit(
 ) -> Result<(), StoreError> {
     // A rebuild replays history: what it would emit, the live generation emitted already.
     let writes = if partition.building { writes.without_events() } else { writes };
-    let emits = writes.emits();
-    let txn = runtime.db().begin().await?;
-    if !delivery::advance(&txn, cursor, cursor.position, to).await? {
-        // Moved by someone else (another replica, a generation switch): drop our writes.
-        txn.rollback().await?;
-        return Ok(());
-    }
-    writes.apply(&txn, scope).await?;
-    txn.commit().await?;
-    if emits {
-        runtime.wake().appended();
-    }
+    runtime
+        .commit_claimed(writes, scope, async |txn| delivery::advance(txn, cursor, cursor.position, to).await)
+        .await?;
     Ok(())
 }
 
@@ -182,10 +174,18 @@ async fn fail(
     let error = err.to_string();
     let telemetry = runtime.telemetry();
     if attempts >= config.max_attempts {
-        let txn = runtime.db().begin().await?;
-        if delivery::advance(&txn, cursor, cursor.position, event.seq).await? {
-            delivery::bury(&txn, cursor, event.seq, &event.id, attempts, &error).await?;
-            txn.commit().await?;
+        let scope =
+            Scope { plugin: partition.plugin.clone(), org: partition.org.clone(), generation: partition.generation };
+        let buried = runtime
+            .commit_claimed(WriteSet::default(), &scope, async |txn| {
+                if !delivery::advance(txn, cursor, cursor.position, event.seq).await? {
+                    return Ok(false);
+                }
+                delivery::bury(txn, cursor, event.seq, &event.id, attempts, &error).await?;
+                Ok(true)
+            })
+            .await?;
+        if buried {
             telemetry.dead_letter(&partition.plugin);
             tracing::warn!(
                 plugin = partition.plugin,
@@ -223,17 +223,9 @@ async fn replay_queued(runtime: &Runtime, plugin: &LoadedPlugin, scope: &Scope) 
         };
         match runtime.event(plugin, scope.clone(), &to_wit(&event), event.depth, WriteSet::default()).await {
             Ok(writes) => {
-                let emits = writes.emits();
-                let txn = db.begin().await?;
-                if delivery::set_status(&txn, &letter.id, REPLAYING, REPLAYED, None).await? {
-                    writes.apply(&txn, scope).await?;
-                    txn.commit().await?;
-                    if emits {
-                        runtime.wake().appended();
-                    }
+                let claim = async |txn: &_| delivery::set_status(txn, &letter.id, REPLAYING, REPLAYED, None).await;
+                if runtime.commit_claimed(writes, scope, claim).await? {
                     tracing::info!(plugin = scope.plugin, event = event.id, "dead letter replayed");
-                } else {
-                    txn.rollback().await?;
                 }
             }
             Err(err) => {

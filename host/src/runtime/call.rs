@@ -7,8 +7,10 @@ use super::state::{CallState, Cause};
 use super::stats::{CallStats, Outcome};
 use super::wit::{Event, Plugin, PluginError, PluginPre, Principal, Request, Response};
 use crate::capabilities::Grants;
+use crate::store::StoreError;
 use crate::store::documents::Scope;
 use crate::store::writes::WriteSet;
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -157,6 +159,30 @@ impl Runtime {
             self.inner.services.wake.appended();
         }
         Ok(())
+    }
+
+    /// Commits `writes` in one transaction with `claim`, which records why they
+    /// may commit (a cursor move, a schedule run, a replayed dead letter) and
+    /// answers false when someone else got there first: then nothing commits.
+    /// Wakes the delivery workers when the writes emitted events.
+    pub async fn commit_claimed(
+        &self,
+        writes: WriteSet,
+        scope: &Scope,
+        claim: impl AsyncFnOnce(&DatabaseTransaction) -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError> {
+        let emits = writes.emits();
+        let txn = self.inner.services.db.begin().await?;
+        if !claim(&txn).await? {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        writes.apply(&txn, scope).await?;
+        txn.commit().await?;
+        if emits {
+            self.inner.services.wake.appended();
+        }
+        Ok(true)
     }
 
     /// The scope of a request or tick: the caller's org, the live generation.

@@ -7,7 +7,7 @@ use crate::runtime::plugin::LoadedPlugin;
 use crate::runtime::wit::{Principal, Role};
 use crate::store::entities::org;
 use crate::store::{StoreError, now_ms, schedule_runs};
-use sea_orm::{EntityTrait, TransactionTrait};
+use sea_orm::EntityTrait;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -102,19 +102,11 @@ async fn tick(
     let principal =
         Principal { user_id: format!("schedule:{schedule}"), org_id: org.to_owned(), role: Role::Developer };
     let (writes, scope) = runtime.tick(plugin, schedule, at, principal).await?;
-    let emits = writes.emits();
-    let txn = runtime.db().begin().await?;
-    if !schedule_runs::claim(&txn, plugin.name(), org, schedule, previous, at).await? {
-        // Another replica ran this tick: its writes count, ours go.
-        txn.rollback().await?;
-        return Ok(());
+    // When another replica ran this tick first, its writes count and ours go.
+    let claim = async |txn: &_| schedule_runs::claim(txn, plugin.name(), org, schedule, previous, at).await;
+    if runtime.commit_claimed(writes, &scope, claim).await? {
+        tracing::debug!(plugin = plugin.name(), org, schedule, "tick ran");
     }
-    writes.apply(&txn, &scope).await?;
-    txn.commit().await?;
-    if emits {
-        runtime.wake().appended();
-    }
-    tracing::debug!(plugin = plugin.name(), org, schedule, "tick ran");
     Ok(())
 }
 

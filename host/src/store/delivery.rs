@@ -61,11 +61,6 @@ pub async fn find(
     Ok(delivery_cursor::Entity::find_by_id((plugin.to_owned(), org.to_owned(), generation)).one(db).await?)
 }
 
-/// Every cursor of `org` for the given generations of each plugin.
-pub async fn cursors_of_org(db: &impl ConnectionTrait, org: &str) -> Result<Vec<Cursor>, StoreError> {
-    Ok(delivery_cursor::Entity::find().filter(delivery_cursor::Column::Org.eq(org)).all(db).await?)
-}
-
 /// Every cursor, for the lag gauges.
 pub async fn all_cursors(db: &impl ConnectionTrait) -> Result<Vec<Cursor>, StoreError> {
     Ok(delivery_cursor::Entity::find().all(db).await?)
@@ -212,19 +207,6 @@ pub async fn queued_replays(db: &impl ConnectionTrait, plugin: &str, org: &str) 
         .filter(dead_letter::Column::Org.eq(org))
         .filter(dead_letter::Column::Status.eq(REPLAYING))
         .order_by_asc(dead_letter::Column::EventSeq)
-        .all(db)
-        .await?)
-}
-
-/// How many dead letters wait, per plugin, for the gauges.
-pub async fn dead_counts(db: &impl ConnectionTrait) -> Result<Vec<(String, i64)>, StoreError> {
-    Ok(dead_letter::Entity::find()
-        .select_only()
-        .column(dead_letter::Column::Plugin)
-        .column_as(Expr::col(dead_letter::Column::Id).count(), "count")
-        .filter(dead_letter::Column::Status.ne(REPLAYED))
-        .group_by(dead_letter::Column::Plugin)
-        .into_tuple()
         .all(db)
         .await?)
 }

@@ -23,11 +23,9 @@ pub async fn live(db: &impl ConnectionTrait, plugin: &str, org: &str) -> Result<
     Ok(get(db, plugin, org).await?.map_or(0, |row| row.live))
 }
 
-/// Every (plugin, org) with a rebuild in progress, with the generation it writes.
-pub async fn building(db: &impl ConnectionTrait) -> Result<Vec<(String, String, i64)>, StoreError> {
-    let rows =
-        plugin_generation::Entity::find().filter(plugin_generation::Column::Building.is_not_null()).all(db).await?;
-    Ok(rows.into_iter().filter_map(|row| row.building.map(|building| (row.plugin, row.org, building))).collect())
+/// Every (plugin, org) that ever had a rebuild: live generations and rebuilds in progress.
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<Generation>, StoreError> {
+    Ok(plugin_generation::Entity::find().all(db).await?)
 }
 
 /// Why a rebuild could not start.
