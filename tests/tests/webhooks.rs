@@ -50,9 +50,8 @@ async fn statuses_and_signatures(backend: Backend) {
         server.deliver(&path, &github_headers(SECRET, "ping", "d-1", body)[1..], body.to_vec()).await;
     assert_eq!(status, 400, "missing X-GitHub-Event: {problem}");
 
-    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(70_000));
-    let (status, problem) = server.deliver_github(&path, SECRET, "push", "big", big.as_bytes()).await;
-    assert_eq!(status, 413, "{problem}");
+    let status = oversized_delivery(&server, &path, 70_000).await;
+    assert_eq!(status, 413);
 
     // Stored once; a redelivery is acknowledged as a duplicate of the same event.
     let (status, first) = server.deliver_github(&path, SECRET, "ping", "d-1", body).await;
@@ -98,6 +97,30 @@ async fn statuses_and_signatures(backend: Backend) {
     assert!(metrics.contains(r#"devpulse_ingest_total{outcome="duplicate",source="github"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"devpulse_ingest_total{outcome="unauthorized",source="github"}"#));
     server.stop().await;
+}
+
+/// Announces a body of `length` bytes but sends only the first kilobyte, then
+/// reads the answer: a 413 here arrives without the server waiting for (or
+/// buffering) the rest. A client writing the whole body could instead see its
+/// write fail once the server has answered and closed.
+async fn oversized_delivery(server: &TestServer, path: &str, length: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         X-GitHub-Event: push\r\nX-GitHub-Delivery: big\r\nX-Hub-Signature-256: sha256=00\r\n\
+         Content-Length: {length}\r\n\r\n{}",
+        "x".repeat(1024)
+    );
+    stream.write_all(head.as_bytes()).await.expect("send the head");
+    let mut answer = vec![0; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("an answer before the body is complete")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    answer.split(' ').nth(1).and_then(|status| status.parse().ok()).unwrap_or_else(|| panic!("{answer}"))
 }
 
 /// The generic scheme: bare hex HMAC in a header the source names.
