@@ -1,18 +1,15 @@
-//! The command line: `devpulse serve` and `devpulse plugin inspect`.
+//! The command line: `devpulse serve`, `devpulse plugin new|build|inspect`, `devpulse token create`.
 
 use crate::audit;
 use crate::auth::Role;
 use crate::auth::tokens::{self, NewToken};
+use crate::authoring::Lang;
 use crate::config::{ConfigError, FileConfig, Settings};
 use crate::identity::{self, NewUser};
-use crate::runtime::Runtime;
-use crate::runtime::plugin::Origin;
-use crate::telemetry::Telemetry;
 use clap::{Args, Parser, Subcommand};
 use sea_orm::TransactionTrait;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// DevPulse: developer-productivity metrics from sandboxed WebAssembly plugins.
 #[derive(Debug, Parser)]
@@ -91,10 +88,37 @@ impl StorageArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// Create a plugin project (Rust, Python or JavaScript) ready to build.
+    New {
+        /// The plugin's name: its URL prefix, 1 to 63 of a-z, 0-9 and '-'.
+        name: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// The project folder [default: ./NAME].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Rust: the devpulse-sdk folder to depend on, or a version requirement
+        /// [default: the SDK this binary was built from].
+        #[arg(long)]
+        sdk: Option<String>,
+    },
+    /// Build the project in DIR into a component, printing its path.
+    Build {
+        /// The project folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Also copy the component here: a plugins folder (the server loads it
+        /// without a restart) or a file path.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print a plugin's manifest, WIT version, capabilities and routes, or why it is invalid.
     Inspect {
         /// The component to inspect.
         file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -176,19 +200,4 @@ pub async fn create_token(args: &TokenCreateArgs) -> anyhow::Result<String> {
     txn.commit().await?;
     db.close().await?;
     Ok(created.secret)
-}
-
-/// Loads a plugin file in a throwaway runtime and describes it.
-pub async fn inspect(file: &std::path::Path) -> anyhow::Result<serde_json::Value> {
-    let bytes: Arc<[u8]> = std::fs::read(file)?.into();
-    let db = crate::store::connect("sqlite::memory:").await?;
-    let cache_dir = std::env::temp_dir().join("devpulse-inspect");
-    let runtime = Runtime::new(&cache_dir, db, FileConfig::default(), Telemetry::new(), Default::default())?;
-    let plugin = runtime.prepare(bytes, Origin::File(file.to_owned())).await?;
-    Ok(serde_json::json!({
-        "file": file.display().to_string(),
-        "sha256": plugin.sha256,
-        "wit_version": plugin.wit_version,
-        "manifest": plugin.manifest,
-    }))
 }

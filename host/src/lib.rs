@@ -4,12 +4,13 @@
 //! One folder per concern: `api` (HTTP), `runtime` (wasmtime, loading, hot
 //! reload), `capabilities` (host interfaces plugins import), `store` (database),
 //! `config`, `telemetry` (metrics and logs), `auth` (who is calling),
-//! `webhooks` (signed ingest), `events` (appending to the log), `delivery`
+//! `authoring` (`plugin new|build|inspect`), `webhooks` (signed ingest), `events` (appending to the log), `delivery`
 //! (the log to plugins, dead letters, rebuilds), `schedules` (`on-tick`).
 
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod authoring;
 pub mod bundled;
 pub mod capabilities;
 pub mod cli;

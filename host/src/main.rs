@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use devpulse::authoring::{build, inspect, scaffold};
 use devpulse::cli::{Cli, Command, PluginCommand, TokenCommand};
 
 #[tokio::main]
@@ -25,12 +26,32 @@ async fn main() -> anyhow::Result<()> {
             println!("{secret}");
             Ok(())
         }
-        Command::Plugin { command: PluginCommand::Inspect { file } } => match devpulse::cli::inspect(&file).await {
-            Ok(report) => {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-                Ok(())
-            }
-            Err(err) => Err(err).with_context(|| format!("{} is not a loadable plugin", file.display())),
-        },
+        Command::Plugin { command } => plugin_command(command).await,
     }
+}
+
+/// The author's commands; results go to stdout for scripts, progress to stderr.
+async fn plugin_command(command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::New { name, lang, dir, sdk } => {
+            let dir = scaffold::create(&scaffold::NewPlugin { name, lang, dir, sdk })?;
+            eprintln!("created {}; next: devpulse plugin build {}", dir.display(), dir.display());
+            println!("{}", dir.display());
+        }
+        PluginCommand::Build { dir, out } => {
+            let wasm = build::build(&dir, out.as_deref())?;
+            println!("{}", wasm.display());
+        }
+        PluginCommand::Inspect { file, json } => {
+            let report = inspect::inspect(&file)
+                .await
+                .with_context(|| format!("{} is not a loadable plugin", file.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,10 +1,20 @@
-//! Emitting events into the caller's org.
+//! Emitting events into the caller's org, and reading the ones delivered.
 
-use crate::bindings::devpulse::plugin::events as raw;
-use crate::{Error, invalid};
-use serde::Serialize;
+use crate::error::{decode, encode};
+use crate::host::events as raw;
+use crate::{Event, Result};
+use serde::{Serialize, de::DeserializeOwned};
 
-/// Emits an event of `kind` with a JSON payload; returns its id.
-pub fn emit<T: Serialize>(kind: &str, payload: &T) -> Result<String, Error> {
-    raw::emit(kind, &serde_json::to_string(payload).map_err(invalid)?)
+/// Emits an event of `kind` with a JSON payload, caused by the current input;
+/// returns its id. Subscribed plugins (this one included) receive it after the
+/// call commits.
+pub fn emit<T: Serialize>(kind: &str, payload: &T) -> Result<String> {
+    raw::emit(kind, &serde_json::to_string(payload).map_err(encode)?)
+}
+
+impl Event {
+    /// The payload parsed into `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_str(&self.payload).map_err(decode)
+    }
 }

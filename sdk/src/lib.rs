@@ -1,101 +1,127 @@
 //! Write DevPulse plugins in Rust.
 //!
-//! A plugin is a type implementing [`Plugin`] (every method but `manifest` has a
-//! default) exported with [`export_plugin!`]. The host calls it through the WIT
-//! contract in `wit/`; everything durable goes through [`storage`], [`metrics`]
-//! and [`events`], because each call runs in a fresh instance.
+//! A plugin is a type implementing [`Plugin`] (only `manifest` is required)
+//! exported with [`export_plugin!`]. Routes are plain functions taking a typed
+//! [`Call`] and returning a typed value; their JSON Schemas are derived from
+//! those types, so the OpenAPI document shows them without hand-written schemas.
+//! Each call runs in a fresh instance, so everything durable goes through
+//! [`storage`], [`metrics`] and [`events`]; the writes of a call commit together
+//! when it succeeds.
 //!
 //! ```ignore
-//! struct Hello;
-//! impl devpulse_sdk::Plugin for Hello {
-//!     fn manifest() -> Manifest { Manifest::named("hello", "0.1.0", "Says hello") }
+//! use devpulse_sdk::prelude::*;
+//!
+//! pub struct Hello;
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Who { name: String }
+//!
+//! impl Plugin for Hello {
+//!     fn manifest() -> Manifest {
+//!         Manifest::new("hello", "0.1.0", "Says hello")
+//!     }
+//!     fn routes() -> Vec<Route> {
+//!         vec![get("/greetings/{name}", greet).summary("Greet someone")]
+//!     }
 //! }
+//!
+//! fn greet(call: Call<Who>) -> Result<String> {
+//!     Ok(format!("Hello, {}!", call.params.name))
+//! }
+//!
 //! devpulse_sdk::export_plugin!(Hello);
 //! ```
+//!
+//! Natively (`cargo test`) the same functions run against [`testing::TestHost`],
+//! an in-memory host.
 
-#[doc(hidden)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../wit/v0.1.2",
-        world: "plugin",
-        pub_export_macro: true,
-        export_macro_name: "__export",
-    });
-}
+use __private::bindings;
 
 pub mod config;
+mod error;
 pub mod events;
+mod host;
 pub mod http;
 pub mod identity;
 pub mod log;
+mod manifest;
 pub mod metrics;
-mod request;
+mod routes;
+mod schema;
 pub mod storage;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 pub use bindings::devpulse::plugin::types::{
-    Error, Event, Manifest, Method, Param, ParamLocation, Principal, Request, Response, ResponseSpec, Role, Route,
-    Schedule, SignatureScheme, Timestamp, WebhookSource,
+    Error, Event, Manifest, Method, Principal, Request, Response, Role, Schedule, SignatureScheme, Timestamp,
+    WebhookSource,
 };
-pub use request::{Routes, route};
+pub use routes::{Call, Route, delete, get, patch, post, put};
+pub use schemars::JsonSchema;
 
 /// The SDK's WIT version: the plugin's component says it speaks this one.
 pub const WIT_VERSION: &str = "0.1.2";
 
-/// A plugin's whole contract. Only `manifest` is required; the defaults answer
-/// `404` to requests and ignore events and ticks.
+/// The result of every plugin function; the host turns an [`Error`] into a
+/// problem document with the matching status.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a plugin file usually needs, in one `use`.
+pub mod prelude {
+    pub use crate::{
+        Call, Error, Event, JsonSchema, Manifest, Method, Plugin, Principal, Result, Role, Route, Timestamp, config,
+        delete, events, get, http, identity, log, metrics, now, patch, post, put, storage,
+    };
+    pub use serde::{Deserialize, Serialize};
+}
+
+/// A plugin's whole contract. Only `manifest` is required; without routes,
+/// events and ticks the defaults do nothing.
 pub trait Plugin {
-    /// Name, routes, subscriptions, schedules and capabilities. Read once at load.
+    /// Name, version, subscriptions, schedules, webhook sources and capabilities.
+    /// Read once at load; the routes come from [`Plugin::routes`].
     fn manifest() -> Manifest;
 
-    /// Handles a call to one of the routes in the manifest.
-    fn on_request(request: Request) -> Result<Response, Error> {
-        Err(Error::NotFound(format!("no handler for {}", request.path)))
+    /// The REST operations mounted at `/api/v1/{name}/...`.
+    fn routes() -> Vec<Route> {
+        Vec::new()
     }
 
-    /// Handles an event whose kind matches a subscription.
-    fn on_event(_event: Event) -> Result<(), Error> {
+    /// Handles an event whose kind matches a subscription. An error is retried
+    /// and, after the configured attempts, kept as a dead letter.
+    fn on_event(_event: Event) -> Result<()> {
         Ok(())
     }
 
     /// Runs a schedule from the manifest, once per interval per org.
-    fn on_tick(_schedule: &str, _now: Timestamp, _principal: Principal) -> Result<(), Error> {
+    fn on_tick(_schedule: &str, _now: Timestamp, _principal: Principal) -> Result<()> {
         Ok(())
     }
 }
 
-impl Manifest {
-    /// A manifest with nothing but its identity; fill the rest with struct update syntax.
-    pub fn named(name: &str, version: &str, description: &str) -> Self {
-        Manifest {
-            name: name.into(),
-            version: version.into(),
-            description: description.into(),
-            routes: Vec::new(),
-            subscriptions: Vec::new(),
-            schedules: Vec::new(),
-            webhook_sources: Vec::new(),
-            capabilities: Vec::new(),
-        }
-    }
+/// The current time in milliseconds since the Unix epoch (the unit of [`Timestamp`]).
+pub fn now() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as Timestamp)
+        .unwrap_or(0)
 }
 
-impl Response {
-    /// A JSON response with the given status.
-    pub fn json(status: u16, body: &impl serde::Serialize) -> Result<Self, Error> {
-        let body = serde_json::to_string(body).map_err(|err| Error::Internal(err.to_string()))?;
-        Ok(Response { status, headers: vec![("content-type".into(), "application/json".into())], body: Some(body) })
-    }
-}
-
-/// Converts a JSON (de)serialisation failure into the contract's error type.
-pub(crate) fn invalid(err: serde_json::Error) -> Error {
-    Error::InvalidInput(err.to_string())
-}
-
+/// The plumbing [`export_plugin!`] expands to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::bindings;
+    /// The generated bindings; plugins use the re-exports at the crate root.
+    pub mod bindings {
+        wit_bindgen::generate!({
+            path: "../wit/v0.1.2",
+            world: "plugin",
+            pub_export_macro: true,
+            export_macro_name: "__export",
+        });
+    }
     pub use crate::bindings::exports::devpulse::plugin::handler::Guest;
+    pub use crate::manifest::describe;
+    pub use crate::routes::dispatch;
 }
 
 /// Exports a [`Plugin`] as the component's `handler`.
@@ -106,19 +132,19 @@ macro_rules! export_plugin {
             struct Export;
             impl $crate::__private::Guest for Export {
                 fn describe() -> $crate::Manifest {
-                    <$plugin as $crate::Plugin>::manifest()
+                    $crate::__private::describe::<$plugin>()
                 }
-                fn on_event(event: $crate::Event) -> Result<(), $crate::Error> {
+                fn on_event(event: $crate::Event) -> $crate::Result<()> {
                     <$plugin as $crate::Plugin>::on_event(event)
                 }
-                fn on_request(request: $crate::Request) -> Result<$crate::Response, $crate::Error> {
-                    <$plugin as $crate::Plugin>::on_request(request)
+                fn on_request(request: $crate::Request) -> $crate::Result<$crate::Response> {
+                    $crate::__private::dispatch(<$plugin as $crate::Plugin>::routes(), request)
                 }
                 fn on_tick(
                     schedule: String,
                     now: $crate::Timestamp,
                     principal: $crate::Principal,
-                ) -> Result<(), $crate::Error> {
+                ) -> $crate::Result<()> {
                     <$plugin as $crate::Plugin>::on_tick(&schedule, now, principal)
                 }
             }

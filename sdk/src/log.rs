@@ -1,6 +1,6 @@
 //! Log lines in the host's log, tagged with the plugin's name.
 
-use crate::bindings::devpulse::plugin::log as raw;
+use crate::host::log as raw;
 
 pub use raw::Level;
 
@@ -9,12 +9,18 @@ pub fn log(level: Level, message: &str) {
     raw::log(level, message)
 }
 
-/// Logs at info level.
+pub fn debug(message: &str) {
+    log(Level::Debug, message)
+}
+
 pub fn info(message: &str) {
     log(Level::Info, message)
 }
 
-/// Logs at warn level.
 pub fn warn(message: &str) {
     log(Level::Warn, message)
+}
+
+pub fn error(message: &str) {
+    log(Level::Error, message)
 }

@@ -83,10 +83,13 @@ async fn ready_checks_postgres_and_redis_and_reports_an_unreachable_database() {
 
 #[tokio::test]
 async fn inspect_describes_a_plugin_or_says_why_not() {
-    let report = devpulse::cli::inspect(fixtures::LEGACY.as_ref()).await.unwrap();
-    assert_eq!(report["wit_version"], "0.1.0");
-    assert_eq!(report["manifest"]["name"], "legacy");
-    assert_eq!(report["manifest"]["routes"][0]["path"], "/ping");
-    let err = devpulse::cli::inspect(fixtures::FUTURE_WIT.as_ref()).await.unwrap_err();
+    let report = devpulse::authoring::inspect::inspect(fixtures::LEGACY.as_ref()).await.unwrap();
+    assert_eq!(report.wit_version, "0.1.0");
+    assert_eq!(report.manifest.name, "legacy");
+    assert_eq!(report.manifest.routes[0].path, "/ping");
+    let text = report.to_string();
+    assert!(text.contains("WIT           devpulse:plugin@0.1.0"), "{text}");
+    assert!(text.contains("/api/v1/legacy/ping"), "{text}");
+    let err = devpulse::authoring::inspect::inspect(fixtures::FUTURE_WIT.as_ref()).await.unwrap_err();
     assert!(err.to_string().contains("supported versions: 0.1.0, 0.1.1, 0.1.2"), "{err}");
 }

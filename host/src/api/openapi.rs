@@ -85,7 +85,7 @@ fn operation(plugin: &str, route: &RouteDoc) -> Value {
                 "in": param.location,
                 "required": param.required,
                 "description": param.description,
-                "schema": param.schema,
+                "schema": openapi30(&param.schema),
             })
         })
         .collect();
@@ -93,14 +93,17 @@ fn operation(plugin: &str, route: &RouteDoc) -> Value {
         op.insert("parameters".into(), Value::Array(parameters));
     }
     if let Some(schema) = &route.body_schema {
-        op.insert("requestBody".into(), json!({"required": true, "content": {"application/json": {"schema": schema}}}));
+        op.insert(
+            "requestBody".into(),
+            json!({"required": true, "content": {"application/json": {"schema": openapi30(schema)}}}),
+        );
     }
     let mut responses = Map::new();
     for response in &route.responses {
         let mut entry = Map::new();
         entry.insert("description".into(), json!(response.description));
         if let Some(schema) = &response.schema {
-            entry.insert("content".into(), json!({"application/json": {"schema": schema}}));
+            entry.insert("content".into(), json!({"application/json": {"schema": openapi30(schema)}}));
         }
         responses.insert(response.status.to_string(), Value::Object(entry));
     }
@@ -114,4 +117,102 @@ fn operation(plugin: &str, route: &RouteDoc) -> Value {
     responses.entry("default").or_insert_with(|| json!({"description": "A problem document", "content": problem}));
     op.insert("responses".into(), Value::Object(responses));
     Value::Object(op)
+}
+
+/// Plugins declare JSON Schema (2020-12, as `schemars` and most tools write
+/// it); the document is OpenAPI 3.0, whose schema dialect spells a few things
+/// differently. Validation keeps using the plugin's own schema.
+fn openapi30(schema: &Value) -> Value {
+    let Value::Object(object) = schema else {
+        // A boolean schema: `true` accepts anything, `false` nothing.
+        return if schema == &Value::Bool(false) { json!({"not": {}}) } else { json!({}) };
+    };
+    let mut converted = Map::new();
+    for (key, value) in object {
+        match key.as_str() {
+            "$schema" | "$id" => {}
+            "const" => {
+                converted.insert("enum".into(), json!([value]));
+            }
+            "examples" => {
+                if let Some(first) = value.as_array().and_then(|examples| examples.first()) {
+                    converted.insert("example".into(), first.clone());
+                }
+            }
+            // `["string", "null"]` is `"string"` with `nullable`.
+            "type" if value.is_array() => {
+                let all = value.as_array().map_or(&[][..], Vec::as_slice);
+                let types: Vec<&Value> = all.iter().filter(|kind| *kind != "null").collect();
+                if types.len() < all.len() {
+                    converted.insert("nullable".into(), Value::Bool(true));
+                }
+                if let [single] = types.as_slice() {
+                    converted.insert("type".into(), (*single).clone());
+                }
+            }
+            // `anyOf: [X, {"type": "null"}]` is X with `nullable`.
+            "anyOf" | "oneOf" | "allOf" => {
+                let variants = value.as_array().map_or(&[][..], Vec::as_slice);
+                let others: Vec<Value> =
+                    variants.iter().filter(|v| v.get("type") != Some(&json!("null"))).map(openapi30).collect();
+                if others.len() < variants.len() {
+                    converted.insert("nullable".into(), Value::Bool(true));
+                }
+                let key = if others.len() == 1 { "allOf" } else { key.as_str() };
+                converted.insert(key.into(), Value::Array(others));
+            }
+            "properties" | "patternProperties" => {
+                let children = value.as_object().into_iter().flatten();
+                let children = children.map(|(name, child)| (name.clone(), openapi30(child))).collect();
+                converted.insert(key.clone(), Value::Object(children));
+            }
+            "items" | "not" => {
+                converted.insert(key.clone(), openapi30(value));
+            }
+            "additionalProperties" if value.is_object() => {
+                converted.insert(key.clone(), openapi30(value));
+            }
+            _ => {
+                converted.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(converted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::openapi30;
+    use serde_json::json;
+
+    #[test]
+    fn json_schema_becomes_the_openapi_30_dialect() {
+        let schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {
+                "note": {"type": ["string", "null"]},
+                "kind": {"const": "pr", "examples": ["pr"]},
+                "owner": {"anyOf": [{"type": "object", "properties": {"id": {"type": ["integer", "null"]}}}, {"type": "null"}]},
+                "anything": true,
+                "counts": {"type": "object", "additionalProperties": {"type": "integer", "format": "uint64"}},
+                "kept": {"type": "string", "default": "const", "examples": []}
+            }
+        });
+        assert_eq!(openapi30(&json!(true)), json!({}));
+        assert_eq!(
+            openapi30(&schema),
+            json!({
+                "type": "object",
+                "properties": {
+                    "note": {"type": "string", "nullable": true},
+                    "kind": {"enum": ["pr"], "example": "pr"},
+                    "owner": {"nullable": true, "allOf": [{"type": "object", "properties": {"id": {"type": "integer", "nullable": true}}}]},
+                    "anything": {},
+                    "counts": {"type": "object", "additionalProperties": {"type": "integer", "format": "uint64"}},
+                    "kept": {"type": "string", "default": "const"}
+                }
+            })
+        );
+    }
 }

@@ -125,6 +125,17 @@ pub fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// Checks a plugin name as the loader does; `plugin new` checks it the same way.
+pub fn check_name(name: &str) -> Result<(), ManifestError> {
+    if !valid_name(name) {
+        return Err(ManifestError::BadName(name.to_owned()));
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return Err(ManifestError::Reserved(name.to_owned()));
+    }
+    Ok(())
+}
+
 fn valid_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     name.len() < 64
@@ -147,12 +158,7 @@ fn parse_schema(route: &str, what: &str, text: &str) -> Result<Value, ManifestEr
 impl PluginManifest {
     /// Checks a manifest read from a plugin and converts it.
     pub fn from_wit(manifest: wit::Manifest) -> Result<Self, ManifestError> {
-        if !valid_name(&manifest.name) {
-            return Err(ManifestError::BadName(manifest.name));
-        }
-        if RESERVED_NAMES.contains(&manifest.name.as_str()) {
-            return Err(ManifestError::Reserved(manifest.name));
-        }
+        check_name(&manifest.name)?;
         if let Some(bad) = manifest.subscriptions.iter().find(|s| !valid_pattern(s)) {
             return Err(ManifestError::Subscription(bad.clone()));
         }

@@ -1,142 +1,109 @@
-//! The example plugin: one of everything the contract offers, on one screen.
+//! The example plugin, and the template behind `devpulse plugin new`: one of
+//! everything the contract offers, on one screen.
 //!
-//! - `POST /api/v1/hello/greetings` greets someone: stores a count, records a
-//!   metric and emits a `hello.greeted` event.
-//! - `GET /api/v1/hello/greetings/{name}` reads the count back.
-//! - `GET /api/v1/hello/whoami` says who is calling, through the `identity` import.
-//! - It subscribes to `hello.greeted` and keeps a tally of the events it saw.
+//! - `POST /greetings` greets someone: counts it in storage, records a metric
+//!   and emits a `{NAME}.greeted` event.
+//! - `GET /greetings/{name}` reads the count back.
+//! - `GET /whoami` says who is calling, through the `identity` import.
+//! - It subscribes to its own `{NAME}.greeted` events and counts them;
+//!   `GET /stats` shows the count.
 //! - Its `heartbeat` schedule records a metric once an hour per org.
+//!
+//! Routes are mounted at `/api/v1/{NAME}/...`; their schemas come from the types below.
 
-use devpulse_sdk::{
-    Error, Event, Manifest, Method, Param, ParamLocation, Plugin, Principal, Request, Response, ResponseSpec, Routes,
-    Schedule, Timestamp, events, identity, metrics, route, storage,
-};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use devpulse_sdk::prelude::*;
+
+/// The plugin's name: its URL prefix and the prefix of its event kinds and metrics.
+pub const NAME: &str = env!("CARGO_PKG_NAME");
 
 pub struct Hello;
 
-#[derive(Deserialize)]
-struct GreetRequest {
-    name: String,
-}
-
-#[derive(Serialize)]
-struct Greeting {
-    message: String,
-    name: String,
-    times_greeted: u64,
-}
-
-fn greeting_schema() -> String {
-    json!({
-        "type": "object",
-        "required": ["message", "name", "times_greeted"],
-        "properties": {
-            "message": {"type": "string"},
-            "name": {"type": "string"},
-            "times_greeted": {"type": "integer", "minimum": 0}
-        }
-    })
-    .to_string()
-}
-
 impl Plugin for Hello {
     fn manifest() -> Manifest {
-        let name_schema = json!({"type": "string", "minLength": 1, "maxLength": 64}).to_string();
-        Manifest {
-            routes: vec![
-                devpulse_sdk::Route {
-                    description: "Greets `name`, counts it, records `hello.greetings` and emits `hello.greeted`."
-                        .into(),
-                    body_schema: Some(
-                        json!({
-                            "type": "object",
-                            "required": ["name"],
-                            "additionalProperties": false,
-                            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 64}}
-                        })
-                        .to_string(),
-                    ),
-                    responses: vec![ResponseSpec {
-                        status: 201,
-                        description: "Greeted".into(),
-                        schema: Some(greeting_schema()),
-                    }],
-                    ..route(Method::Post, "/greetings", "Greet someone")
-                },
-                devpulse_sdk::Route {
-                    description: "How many times `name` was greeted in the caller's org.".into(),
-                    params: vec![Param {
-                        name: "name".into(),
-                        location: ParamLocation::Path,
-                        required: true,
-                        description: "Who was greeted".into(),
-                        schema: name_schema,
-                    }],
-                    responses: vec![ResponseSpec {
-                        status: 200,
-                        description: "The tally".into(),
-                        schema: Some(greeting_schema()),
-                    }],
-                    ..route(Method::Get, "/greetings/{name}", "Read a greeting tally")
-                },
-                devpulse_sdk::Route {
-                    description: "The caller's name and role, read through the `identity` import.".into(),
-                    ..route(Method::Get, "/whoami", "Who is calling")
-                },
-            ],
-            subscriptions: vec!["hello.greeted".into()],
-            schedules: vec![Schedule { name: "heartbeat".into(), interval_seconds: 3600 }],
-            ..Manifest::named("hello", env!("CARGO_PKG_VERSION"), "Says hello and shows the whole plugin contract")
-        }
+        Manifest::new(NAME, env!("CARGO_PKG_VERSION"), "Greets people and shows the whole plugin contract")
+            .subscribe(&format!("{NAME}.greeted"))
+            .schedule("heartbeat", 3600)
     }
 
-    fn on_request(request: Request) -> Result<Response, Error> {
-        if request.is(Method::Post, "/greetings") {
-            let GreetRequest { name } = request.json()?;
-            let key = format!("greeted/{name}");
-            let times_greeted = storage::get::<u64>(&key)?.unwrap_or(0) + 1;
-            storage::put(&key, &times_greeted)?;
-            metrics::record("hello.greetings", &[("name", &name)], now(), 1.0)?;
-            events::emit("hello.greeted", &json!({ "name": name }))?;
-            return Response::json(201, &greeting(name, times_greeted));
-        }
-        if request.is(Method::Get, "/greetings/{name}") {
-            let name = request.param("name").unwrap_or_default().to_string();
-            let times_greeted = storage::get::<u64>(&format!("greeted/{name}"))?.unwrap_or(0);
-            return Response::json(200, &greeting(name, times_greeted));
-        }
-        if request.is(Method::Get, "/whoami") {
-            let user = identity::user(&request.principal.user_id)?
-                .ok_or_else(|| Error::NotFound("the caller's user is gone".into()))?;
-            return Response::json(200, &json!({ "display_name": user.display_name, "time_zone": user.time_zone }));
-        }
-        Err(Error::NotFound(request.path))
+    fn routes() -> Vec<Route> {
+        vec![
+            post("/greetings", greet)
+                .summary("Greet someone")
+                .description("Counts the greeting, records the `greetings` metric and emits a `greeted` event."),
+            get("/greetings/{name}", tally).summary("How many times someone was greeted in the caller's org"),
+            get("/whoami", whoami).summary("Who is calling, read through the `identity` import"),
+            get("/stats", stats).summary("How many `greeted` events this plugin has handled in the org"),
+        ]
     }
 
-    fn on_event(event: Event) -> Result<(), Error> {
-        let seen = storage::get::<u64>("events-seen")?.unwrap_or(0) + 1;
-        storage::put("events-seen", &seen)?;
-        devpulse_sdk::log::info(&format!("saw {} {}", event.kind, event.id));
+    fn on_event(event: Event) -> Result<()> {
+        let seen = storage::update("events-seen", 0u64, |seen| *seen += 1)?;
+        log::info(&format!("saw {} {} ({seen} so far)", event.kind, event.id));
         Ok(())
     }
 
-    fn on_tick(_schedule: &str, now: Timestamp, _principal: Principal) -> Result<(), Error> {
-        metrics::record("hello.heartbeat", &[], now, 1.0)
+    fn on_tick(_schedule: &str, now: Timestamp, _principal: Principal) -> Result<()> {
+        metrics::record(&format!("{NAME}.heartbeat"), &[], now, 1.0)
     }
 }
 
-fn greeting(name: String, times_greeted: u64) -> Greeting {
-    let salutation = devpulse_sdk::config::get::<String>("greeting").unwrap_or_else(|| "Hello".into());
-    Greeting { message: format!("{salutation}, {name}!"), name, times_greeted }
+/// Someone to greet.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Who {
+    /// Their name, as it should appear in the greeting.
+    #[schemars(length(min = 1, max = 64))]
+    pub name: String,
 }
 
-fn now() -> Timestamp {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as Timestamp)
-        .unwrap_or(0)
+/// A greeting and how many times its addressee was greeted in the org.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct Greeting {
+    pub message: String,
+    pub name: String,
+    pub times_greeted: u64,
+}
+
+/// The caller, as the org knows them.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct Caller {
+    pub display_name: String,
+    pub time_zone: String,
+}
+
+fn greet(call: Call<(), Who>) -> Result<Greeting> {
+    let name = call.body.name;
+    let times_greeted = storage::update(&format!("greeted/{name}"), 0u64, |count| *count += 1)?;
+    metrics::record(&format!("{NAME}.greetings"), &[("name", &name)], now(), 1.0)?;
+    events::emit(&format!("{NAME}.greeted"), &serde_json::json!({ "name": name }))?;
+    greeting(name, times_greeted)
+}
+
+fn tally(call: Call<Who>) -> Result<Greeting> {
+    let name = call.params.name;
+    let times_greeted = storage::get(&format!("greeted/{name}"))?.unwrap_or(0);
+    greeting(name, times_greeted)
+}
+
+fn whoami(call: Call) -> Result<Caller> {
+    let user = identity::user(&call.principal.user_id)?.ok_or_else(|| Error::not_found("the caller's user is gone"))?;
+    Ok(Caller { display_name: user.display_name, time_zone: user.time_zone })
+}
+
+/// What the event handler has done.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct Stats {
+    pub events_seen: u64,
+}
+
+fn stats(_call: Call) -> Result<Stats> {
+    Ok(Stats { events_seen: storage::get("events-seen")?.unwrap_or(0) })
+}
+
+/// The salutation is an operator setting: `[plugins.NAME.settings] greeting = "Howdy"`.
+fn greeting(name: String, times_greeted: u64) -> Result<Greeting> {
+    let salutation = config::get::<String>("greeting")?.unwrap_or_else(|| "Hello".into());
+    Ok(Greeting { message: format!("{salutation}, {name}!"), name, times_greeted })
 }
 
 devpulse_sdk::export_plugin!(Hello);

@@ -1,0 +1,401 @@
+//! An in-memory host for native unit tests: `cargo test` runs a plugin's
+//! routes, events and ticks with no wasm and no server.
+//!
+//! It keeps what the real host keeps (documents, metric points, emitted
+//! events, logs) and keeps its promise that a failed call commits nothing. It
+//! checks a route's minimum role like the real host; it does not validate
+//! parameters and bodies against their schemas (the derived decoding still
+//! refuses input of the wrong shape).
+//!
+//! ```ignore
+//! let host = TestHost::<Hello>::new();
+//! let response = host.post("/greetings", json!({"name": "Ada"}))?;
+//! assert_eq!(response.status, 201);
+//! assert_eq!(host.document::<u64>("greeted/Ada"), Some(1));
+//! ```
+
+use crate::bindings::devpulse::plugin::http::{IncomingResponse, OutgoingRequest};
+use crate::bindings::devpulse::plugin::identity::User;
+use crate::bindings::devpulse::plugin::log::Level;
+use crate::bindings::devpulse::plugin::metrics::Point;
+use crate::{Error, Event, Manifest, Method, Plugin, Principal, Request, Result, Role, Timestamp};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+type Responder = Box<dyn FnMut(&OutgoingRequest) -> Result<IncomingResponse>>;
+
+/// What a call may change; copied before each call and put back if it fails.
+#[derive(Clone, Default)]
+struct Data {
+    documents: BTreeMap<String, String>,
+    points: Vec<Point>,
+    emitted: Vec<(String, Value)>,
+    logs: Vec<(Level, String)>,
+}
+
+#[derive(Default)]
+struct State {
+    data: Data,
+    config: HashMap<String, String>,
+    users: Vec<User>,
+    http: Option<Responder>,
+    next_id: u64,
+}
+
+thread_local! {
+    /// The host serving the call in progress on this thread.
+    static CURRENT: RefCell<Option<Rc<RefCell<State>>>> = const { RefCell::new(None) };
+}
+
+/// An in-memory host running plugin `P` as one caller (org `org-1`, user
+/// `user-1`, role `developer` unless changed).
+pub struct TestHost<P> {
+    state: Rc<RefCell<State>>,
+    principal: Principal,
+    plugin: PhantomData<P>,
+}
+
+/// A route's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestResponse {
+    pub status: u16,
+    pub body: Option<Value>,
+}
+
+impl TestResponse {
+    /// The body parsed into `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.body.clone().unwrap_or(Value::Null)).map_err(Error::invalid)
+    }
+}
+
+impl<P: Plugin> Default for TestHost<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Plugin> TestHost<P> {
+    pub fn new() -> Self {
+        TestHost {
+            state: Rc::default(),
+            principal: Principal { user_id: "user-1".into(), org_id: "org-1".into(), role: Role::Developer },
+            plugin: PhantomData,
+        }
+    }
+
+    /// Calls made from now on come from a caller with `role`.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.principal.role = role;
+        self
+    }
+
+    /// Sets an operator setting, as `[plugins.NAME.settings]` would.
+    pub fn with_config(self, key: &str, value: impl Serialize) -> Self {
+        let text = serde_json::to_string(&value).expect("a setting serialises to JSON");
+        self.state.borrow_mut().config.insert(key.into(), text);
+        self
+    }
+
+    /// Adds a user to the org, for the `identity` helpers.
+    pub fn with_user(self, user: User) -> Self {
+        self.state.borrow_mut().users.push(user);
+        self
+    }
+
+    /// Answers the plugin's outbound HTTP requests; without it they are `denied`.
+    pub fn with_http(self, responder: impl FnMut(&OutgoingRequest) -> Result<IncomingResponse> + 'static) -> Self {
+        self.state.borrow_mut().http = Some(Box::new(responder));
+        self
+    }
+
+    /// Who the calls come from.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The manifest as the host would read it, routes included.
+    pub fn manifest(&self) -> Manifest {
+        crate::manifest::describe::<P>()
+    }
+
+    pub fn get(&self, path: &str) -> Result<TestResponse> {
+        self.request(Method::Get, path, None)
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Result<TestResponse> {
+        self.request(Method::Post, path, Some(body))
+    }
+
+    /// Calls the route matching `method` and `path` (which may carry a `?query`).
+    pub fn request(&self, method: Method, path: &str, body: Option<Value>) -> Result<TestResponse> {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let routes = P::routes();
+        let (route, path_params) = routes
+            .iter()
+            .find_map(|route| {
+                (route.method() == method).then(|| matches(route.path(), path)).flatten().map(|p| (route, p))
+            })
+            .ok_or_else(|| Error::not_found(format!("no route matches {path}")))?;
+        let spec = route.spec();
+        if (self.principal.role as u8) < (spec.min_role as u8) {
+            return Err(Error::Denied(format!("needs the {:?} role", spec.min_role)));
+        }
+        let request = Request {
+            method,
+            path: path.into(),
+            route: spec.path,
+            path_params,
+            query: serde_urlencoded::from_str(query).map_err(Error::invalid)?,
+            headers: Vec::new(),
+            body: body.map(|body| body.to_string()),
+            principal: self.principal.clone(),
+        };
+        let response = self.call(|| crate::routes::dispatch(routes, request))?;
+        let body = response.body.map(|text| serde_json::from_str(&text)).transpose().map_err(Error::internal)?;
+        Ok(TestResponse { status: response.status, body })
+    }
+
+    /// Delivers an event of `kind` with `payload`, as if the log had it.
+    pub fn event(&self, kind: &str, payload: Value) -> Result<()> {
+        let event = Event {
+            id: self.next_id("event"),
+            source: "test".into(),
+            kind: kind.into(),
+            occurred_at: crate::now(),
+            payload: payload.to_string(),
+            cause: None,
+            principal: self.principal.clone(),
+        };
+        self.call(|| P::on_event(event))
+    }
+
+    /// Delivers the emitted events the plugin subscribes to, in order, and
+    /// returns how many it handled. Events they emit in turn wait for the next call.
+    pub fn deliver_emitted(&self) -> Result<usize> {
+        let subscriptions = P::manifest().subscriptions;
+        let emitted = std::mem::take(&mut self.state.borrow_mut().data.emitted);
+        let wanted: Vec<_> =
+            emitted.into_iter().filter(|(kind, _)| subscriptions.iter().any(|p| kind_matches(p, kind))).collect();
+        for (kind, payload) in &wanted {
+            self.event(kind, payload.clone())?;
+        }
+        Ok(wanted.len())
+    }
+
+    /// Runs the schedule `name` as of `now`.
+    pub fn tick(&self, name: &str, now: Timestamp) -> Result<()> {
+        let principal = self.principal.clone();
+        self.call(|| P::on_tick(name, now, principal))
+    }
+
+    /// The stored document at `key`, parsed into `T`.
+    pub fn document<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let text = self.state.borrow().data.documents.get(key).cloned()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Every metric point recorded by successful calls, oldest first.
+    pub fn points(&self) -> Vec<Point> {
+        self.state.borrow().data.points.clone()
+    }
+
+    /// Events emitted by successful calls and not yet delivered: `(kind, payload)`.
+    pub fn emitted(&self) -> Vec<(String, Value)> {
+        self.state.borrow().data.emitted.clone()
+    }
+
+    /// Log lines written by successful calls.
+    pub fn logs(&self) -> Vec<String> {
+        self.state.borrow().data.logs.iter().map(|(_, line)| line.clone()).collect()
+    }
+
+    /// Runs `call` with this host serving the imports; a failed call's writes are undone.
+    fn call<T>(&self, call: impl FnOnce() -> Result<T>) -> Result<T> {
+        let before = self.state.borrow().data.clone();
+        CURRENT.with(|current| *current.borrow_mut() = Some(self.state.clone()));
+        let outcome = call();
+        CURRENT.with(|current| *current.borrow_mut() = None);
+        if outcome.is_err() {
+            self.state.borrow_mut().data = before;
+        }
+        outcome
+    }
+
+    fn next_id(&self, what: &str) -> String {
+        let mut state = self.state.borrow_mut();
+        state.next_id += 1;
+        format!("{what}-{}", state.next_id)
+    }
+}
+
+/// Path parameters when `path` fits `template` (`/greetings/{name}`).
+fn matches(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let template: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let path: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if template.len() != path.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (expected, actual) in template.iter().zip(&path) {
+        match expected.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
+            Some(name) => params.push((name.to_string(), actual.to_string())),
+            None if expected == actual => {}
+            None => return None,
+        }
+    }
+    Some(params)
+}
+
+/// The host's subscription patterns: a kind, `prefix.*` or `*`.
+fn kind_matches(pattern: &str, kind: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => kind.starts_with(prefix),
+        None => pattern == kind,
+    }
+}
+
+/// Runs `action` on the host serving the current call.
+fn with_state<T>(action: impl FnOnce(&mut State) -> T) -> T {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        let state = current.as_ref().expect("SDK imports run natively only inside a TestHost call");
+        action(&mut state.borrow_mut())
+    })
+}
+
+/// The imports, with the signatures the WIT bindings have.
+pub(crate) mod imports {
+    pub mod storage {
+        use super::super::with_state;
+        use crate::Result;
+        pub use crate::bindings::devpulse::plugin::storage::{Entry, Page};
+
+        pub fn get(key: &str) -> Result<Option<String>> {
+            Ok(with_state(|state| state.data.documents.get(key).cloned()))
+        }
+
+        pub fn put(key: &str, value: &str) -> Result<()> {
+            with_state(|state| state.data.documents.insert(key.into(), value.into()));
+            Ok(())
+        }
+
+        pub fn delete(key: &str) -> Result<bool> {
+            Ok(with_state(|state| state.data.documents.remove(key).is_some()))
+        }
+
+        pub fn scan(prefix: &str, cursor: Option<&str>, limit: u32) -> Result<Page> {
+            with_state(|state| {
+                let after = cursor.unwrap_or(prefix);
+                let mut entries: Vec<Entry> = state
+                    .data
+                    .documents
+                    .range(after.to_string()..)
+                    .filter(|(key, _)| cursor.is_none_or(|cursor| key.as_str() > cursor))
+                    .take_while(|(key, _)| key.starts_with(prefix))
+                    .take(limit as usize + 1)
+                    .map(|(key, value)| Entry { key: key.clone(), value: value.clone() })
+                    .collect();
+                let more = entries.len() > limit as usize;
+                entries.truncate(limit as usize);
+                let next_cursor = if more { entries.last().map(|entry| entry.key.clone()) } else { None };
+                Ok(Page { entries, next_cursor })
+            })
+        }
+
+        pub fn count(prefix: &str) -> Result<u64> {
+            Ok(with_state(|state| state.data.documents.keys().filter(|key| key.starts_with(prefix)).count() as u64))
+        }
+    }
+
+    pub mod metrics {
+        use super::super::with_state;
+        use crate::Result;
+        pub use crate::bindings::devpulse::plugin::metrics::Point;
+
+        pub fn record(point: &Point) -> Result<()> {
+            with_state(|state| state.data.points.push(point.clone()));
+            Ok(())
+        }
+    }
+
+    pub mod events {
+        use super::super::with_state;
+        use crate::{Error, Result};
+
+        pub fn emit(kind: &str, payload: &str) -> Result<String> {
+            let payload = serde_json::from_str(payload).map_err(Error::invalid)?;
+            Ok(with_state(|state| {
+                state.data.emitted.push((kind.into(), payload));
+                state.next_id += 1;
+                format!("event-{}", state.next_id)
+            }))
+        }
+    }
+
+    pub mod config {
+        use super::super::with_state;
+
+        pub fn get(key: &str) -> Option<String> {
+            with_state(|state| state.config.get(key).cloned())
+        }
+    }
+
+    pub mod http {
+        use super::super::with_state;
+        pub use crate::bindings::devpulse::plugin::http::{IncomingResponse, OutgoingRequest};
+        use crate::{Error, Result};
+
+        pub fn fetch(request: &OutgoingRequest) -> Result<IncomingResponse> {
+            with_state(|state| match state.http.as_mut() {
+                Some(respond) => respond(request),
+                None => Err(Error::Denied("this TestHost has no `with_http` responder".into())),
+            })
+        }
+    }
+
+    pub mod identity {
+        use super::super::with_state;
+        use crate::Result;
+        pub use crate::bindings::devpulse::plugin::identity::{ExternalIdentity, User, UserPage};
+
+        pub fn get_user(id: &str) -> Result<Option<User>> {
+            Ok(with_state(|state| state.users.iter().find(|user| user.id == id).cloned()))
+        }
+
+        pub fn find_by_identity(provider: &str, login: &str) -> Result<Option<User>> {
+            Ok(with_state(|state| {
+                state
+                    .users
+                    .iter()
+                    .find(|user| user.identities.iter().any(|id| id.provider == provider && id.login == login))
+                    .cloned()
+            }))
+        }
+
+        pub fn list_users(cursor: Option<&str>, limit: u32) -> Result<UserPage> {
+            let limit = limit.max(1) as usize;
+            Ok(with_state(|state| {
+                let mut users: Vec<User> = state.users.clone();
+                users.sort_by(|a, b| a.id.cmp(&b.id));
+                let rest: Vec<User> =
+                    users.into_iter().filter(|user| cursor.is_none_or(|c| user.id.as_str() > c)).collect();
+                let next_cursor = (rest.len() > limit).then(|| rest[limit - 1].id.clone());
+                UserPage { users: rest.into_iter().take(limit).collect(), next_cursor }
+            }))
+        }
+    }
+
+    pub mod log {
+        use super::super::with_state;
+        pub use crate::bindings::devpulse::plugin::log::Level;
+
+        pub fn log(level: Level, message: &str) {
+            with_state(|state| state.data.logs.push((level, message.into())));
+        }
+    }
+}

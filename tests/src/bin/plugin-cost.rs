@@ -1,0 +1,99 @@
+//! What one small plugin costs in each language: the same `greetings` plugin
+//! (the `plugin new` templates) built in Rust, Python and JavaScript. For each
+//! `.wasm` given: its size, the time to load it with an empty compile cache
+//! (compile to native code, link, `describe`) and with a warm one, the first
+//! call after loading, and the median of later calls (a fresh instance each).
+//!
+//! `scripts/bench-authoring` builds the three files and runs this.
+
+use clap::Parser;
+use devpulse::config::FileConfig;
+use devpulse::runtime::Runtime;
+use devpulse::runtime::plugin::Origin;
+use devpulse::runtime::wit::devpulse::plugin::types::Method;
+use devpulse::runtime::wit::{Principal, Request, Role};
+use devpulse::telemetry::Telemetry;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// The components to measure.
+    files: Vec<PathBuf>,
+    /// Later calls timed per file.
+    #[arg(long, default_value_t = 300)]
+    calls: usize,
+}
+
+fn greet(name: &str) -> Request {
+    Request {
+        method: Method::Post,
+        path: "/greetings".into(),
+        route: "/greetings".into(),
+        path_params: Vec::new(),
+        query: Vec::new(),
+        headers: Vec::new(),
+        body: Some(format!(r#"{{"name":"{name}"}}"#)),
+        principal: Principal { user_id: "bench".into(), org_id: "bench".into(), role: Role::Owner },
+    }
+}
+
+struct Cost {
+    bytes: u64,
+    cold_load: Duration,
+    warm_load: Duration,
+    first_call: Duration,
+    call_p50: Duration,
+}
+
+/// Loads `file` into a fresh runtime whose compile cache is `cache`; the load time and the runtime.
+async fn load(file: &Path, cache: &Path, data: &Path) -> anyhow::Result<(Duration, Runtime)> {
+    let db = devpulse::store::connect(&devpulse::store::default_url(data)).await?;
+    let runtime = Runtime::new(cache, db, FileConfig::default(), Telemetry::new(), Default::default())?;
+    let bytes = std::fs::read(file)?;
+    let started = Instant::now();
+    runtime.install(bytes.into(), Origin::File(file.to_owned())).await?;
+    Ok((started.elapsed(), runtime))
+}
+
+async fn measure(file: &Path, calls: usize) -> anyhow::Result<Cost> {
+    let scratch = tempfile::tempdir()?;
+    let cache = scratch.path().join("cache");
+    let (cold_load, _) = load(file, &cache, &scratch.path().join("cold")).await?;
+    let (warm_load, runtime) = load(file, &cache, &scratch.path().join("warm")).await?;
+    let plugin = runtime.registry().all().into_iter().next().ok_or_else(|| anyhow::anyhow!("nothing loaded"))?;
+    let started = Instant::now();
+    let response = runtime.request(&plugin, greet("first")).await?;
+    let first_call = started.elapsed();
+    anyhow::ensure!(response.status == 201, "the first greeting answered {}", response.status);
+    let mut times = Vec::with_capacity(calls);
+    for call in 0..calls {
+        let started = Instant::now();
+        runtime.request(&plugin, greet(&format!("n{}", call % 10))).await?;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    Ok(Cost { bytes: std::fs::metadata(file)?.len(), cold_load, warm_load, first_call, call_p50: times[calls / 2] })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(args.calls > 0, "--calls must be at least 1");
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    println!("| plugin | size | load, empty cache | load, cached | first call | later calls, p50 |");
+    println!("|---|---|---|---|---|---|");
+    for file in &args.files {
+        let cost = measure(file, args.calls).await?;
+        println!(
+            "| {} | {:.2} MB | {} | {} | {} | {} |",
+            file.file_name().unwrap_or_default().to_string_lossy(),
+            cost.bytes as f64 / 1e6,
+            ms(cost.cold_load),
+            ms(cost.warm_load),
+            ms(cost.first_call),
+            ms(cost.call_p50),
+        );
+    }
+    Ok(())
+}
