@@ -399,3 +399,79 @@ pub(crate) mod imports {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TestHost;
+    use crate::prelude::*;
+    use serde_json::json;
+
+    /// Stores the keys it is given, then reads them back in pages of two.
+    struct Pager;
+
+    #[derive(Deserialize, JsonSchema)]
+    struct Keys {
+        keys: Vec<String>,
+    }
+
+    #[derive(Deserialize, JsonSchema)]
+    struct Page {
+        prefix: String,
+        cursor: Option<String>,
+    }
+
+    impl Plugin for Pager {
+        fn manifest() -> Manifest {
+            Manifest::new("pager", "1.0.0", "test")
+        }
+
+        fn routes() -> Vec<Route> {
+            vec![
+                put("/keys", |call: Call<(), Keys>| {
+                    call.body.keys.iter().try_for_each(|key| storage::put(key, &key.len()))?;
+                    storage::count("")
+                }),
+                get("/page", |call: Call<Page>| {
+                    let page = storage::scan::<usize>(&call.params.prefix, call.params.cursor.as_deref(), 2)?;
+                    let keys: Vec<String> = page.entries.into_iter().map(|(key, _)| key).collect();
+                    Ok(json!({"keys": keys, "next": page.next_cursor}))
+                }),
+                get("/all", |call: Call<Page>| Ok(storage::scan_all::<usize>(&call.params.prefix)?.len()))
+                    .min_role(Role::Manager),
+            ]
+        }
+    }
+
+    #[test]
+    fn scans_page_by_prefix_in_key_order() {
+        let host = TestHost::<Pager>::new().with_role(Role::Manager);
+        let keys = json!({"keys": ["a/3", "a/1", "b/1", "a/2", "a/4", "a/5"]});
+        assert_eq!(host.request(Method::Put, "/keys", Some(keys)).unwrap().body, Some(json!(6)));
+        let first = host.get("/page?prefix=a/").unwrap().body.unwrap();
+        assert_eq!(first, json!({"keys": ["a/1", "a/2"], "next": "a/2"}));
+        let second = host.get("/page?prefix=a/&cursor=a/2").unwrap().body.unwrap();
+        assert_eq!(second, json!({"keys": ["a/3", "a/4"], "next": "a/4"}));
+        let last = host.get("/page?prefix=a/&cursor=a/4").unwrap().body.unwrap();
+        assert_eq!(last, json!({"keys": ["a/5"], "next": null}));
+        assert_eq!(host.get("/all?prefix=a/").unwrap().body, Some(json!(5)));
+    }
+
+    #[test]
+    fn roles_and_routes_are_checked_like_the_host() {
+        let host = TestHost::<Pager>::new();
+        assert!(matches!(host.get("/all?prefix=a"), Err(Error::Denied(_))), "developers may not");
+        assert!(matches!(host.get("/nowhere"), Err(Error::NotFound(_))));
+        assert!(matches!(host.get("/page"), Err(Error::InvalidInput(_))), "the prefix is required");
+    }
+
+    #[test]
+    fn derived_params_know_path_query_and_optional() {
+        let spec = get("/items/{prefix}", |_: Call<Page>| Ok(())).spec();
+        let params: Vec<_> = spec.params.iter().map(|p| (p.name.as_str(), p.location, p.required)).collect();
+        use crate::bindings::devpulse::plugin::types::ParamLocation::{Path, Query};
+        assert_eq!(params, vec![("cursor", Query, false), ("prefix", Path, true)]);
+        let cursor: serde_json::Value = serde_json::from_str(&spec.params[0].schema).unwrap();
+        assert_eq!(cursor, json!({"type": "string"}), "an optional parameter is absent, never null");
+        assert_eq!(spec.responses[0].schema, None, "`()` answers nothing");
+    }
+}

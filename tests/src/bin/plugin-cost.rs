@@ -2,7 +2,9 @@
 //! (the `plugin new` templates) built in Rust, Python and JavaScript. For each
 //! `.wasm` given: its size, the time to load it with an empty compile cache
 //! (compile to native code, link, `describe`) and with a warm one, the first
-//! call after loading, and the median of later calls (a fresh instance each).
+//! call after loading, and the median of later calls (a fresh instance each):
+//! `POST /greetings`, whose storage write, metric point and event commit to
+//! SQLite, and `GET /greetings/{name}`, a read that commits nothing.
 //!
 //! `scripts/bench-authoring` builds the three files and runs this.
 
@@ -38,16 +40,29 @@ fn greet(name: &str) -> Request {
     }
 }
 
+fn read(name: &str) -> Request {
+    Request {
+        method: Method::Get,
+        path: format!("/greetings/{name}"),
+        route: "/greetings/{name}".into(),
+        path_params: vec![("name".into(), name.into())],
+        body: None,
+        ..greet(name)
+    }
+}
+
 struct Cost {
     bytes: u64,
     cold_load: Duration,
     warm_load: Duration,
     first_call: Duration,
-    call_p50: Duration,
+    write_p50: Duration,
+    read_p50: Duration,
 }
 
 /// Loads `file` into a fresh runtime whose compile cache is `cache`; the load time and the runtime.
 async fn load(file: &Path, cache: &Path, data: &Path) -> anyhow::Result<(Duration, Runtime)> {
+    std::fs::create_dir_all(data)?;
     let db = devpulse::store::connect(&devpulse::store::default_url(data)).await?;
     let runtime = Runtime::new(cache, db, FileConfig::default(), Telemetry::new(), Default::default())?;
     let bytes = std::fs::read(file)?;
@@ -66,33 +81,53 @@ async fn measure(file: &Path, calls: usize) -> anyhow::Result<Cost> {
     let response = runtime.request(&plugin, greet("first")).await?;
     let first_call = started.elapsed();
     anyhow::ensure!(response.status == 201, "the first greeting answered {}", response.status);
-    let mut times = Vec::with_capacity(calls);
+    let mut writes = Vec::with_capacity(calls);
+    let mut reads = Vec::with_capacity(calls);
     for call in 0..calls {
+        let name = format!("n{}", call % 10);
         let started = Instant::now();
-        runtime.request(&plugin, greet(&format!("n{}", call % 10))).await?;
-        times.push(started.elapsed());
+        runtime.request(&plugin, greet(&name)).await?;
+        writes.push(started.elapsed());
+        let started = Instant::now();
+        let response = runtime.request(&plugin, read(&name)).await?;
+        reads.push(started.elapsed());
+        anyhow::ensure!(response.status == 200, "a read answered {}", response.status);
     }
+    Ok(Cost {
+        bytes: std::fs::metadata(file)?.len(),
+        cold_load,
+        warm_load,
+        first_call,
+        write_p50: median(writes),
+        read_p50: median(reads),
+    })
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
-    Ok(Cost { bytes: std::fs::metadata(file)?.len(), cold_load, warm_load, first_call, call_p50: times[calls / 2] })
+    times[times.len() / 2]
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.calls > 0, "--calls must be at least 1");
-    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
-    println!("| plugin | size | load, empty cache | load, cached | first call | later calls, p50 |");
-    println!("|---|---|---|---|---|---|");
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    println!(
+        "| plugin | size | load, empty cache | load, cached | first call | POST (writes), p50 | GET (read), p50 |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for file in &args.files {
         let cost = measure(file, args.calls).await?;
         println!(
-            "| {} | {:.2} MB | {} | {} | {} | {} |",
+            "| {} | {:.2} MB | {} | {} | {} | {} | {} |",
             file.file_name().unwrap_or_default().to_string_lossy(),
             cost.bytes as f64 / 1e6,
             ms(cost.cold_load),
             ms(cost.warm_load),
             ms(cost.first_call),
-            ms(cost.call_p50),
+            ms(cost.write_p50),
+            ms(cost.read_p50),
         );
     }
     Ok(())
