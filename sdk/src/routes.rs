@@ -208,12 +208,14 @@ pub fn dispatch(routes: Vec<Route>, request: Request) -> Result<Response> {
     (route.handler)(request)
 }
 
-/// Path and query parameters decoded together, as a form would be.
+/// Path and query parameters decoded together, as a form would be. A route
+/// declaring none (`()`) ignores stray query parameters, as the host does.
 fn params_of<P: DeserializeOwned>(request: &Request) -> Result<P> {
     let pairs: Vec<(&str, &str)> =
         request.path_params.iter().chain(&request.query).map(|(key, value)| (key.as_str(), value.as_str())).collect();
     let encoded = serde_urlencoded::to_string(pairs).map_err(Error::internal)?;
-    serde_urlencoded::from_str(&encoded).map_err(Error::invalid)
+    serde_urlencoded::from_str(&encoded)
+        .or_else(|err| serde_json::from_value(serde_json::Value::Null).map_err(|_| Error::invalid(err)))
 }
 
 fn reason(status: u16) -> &'static str {

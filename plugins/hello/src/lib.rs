@@ -56,6 +56,14 @@ pub struct Who {
     pub name: String,
 }
 
+/// Whose greetings to count.
+#[derive(Deserialize, JsonSchema)]
+pub struct Whose {
+    /// Who was greeted.
+    #[schemars(length(min = 1, max = 64))]
+    pub name: String,
+}
+
 /// A greeting and how many times its addressee was greeted in the org.
 #[derive(Serialize, Deserialize, JsonSchema)]
 pub struct Greeting {
@@ -79,7 +87,7 @@ fn greet(call: Call<(), Who>) -> Result<Greeting> {
     greeting(name, times_greeted)
 }
 
-fn tally(call: Call<Who>) -> Result<Greeting> {
+fn tally(call: Call<Whose>) -> Result<Greeting> {
     let name = call.params.name;
     let times_greeted = storage::get(&format!("greeted/{name}"))?.unwrap_or(0);
     greeting(name, times_greeted)
