@@ -35,7 +35,7 @@ async fn plugin_command(command: PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::New { name, lang, dir, sdk } => {
             let dir = scaffold::create(&scaffold::NewPlugin { name, lang, dir, sdk })?;
-            eprintln!("created {}; next: devpulse plugin build {}", dir.display(), dir.display());
+            tracing::info!(dir = %dir.display(), "created; next: devpulse plugin build {}", dir.display());
             println!("{}", dir.display());
         }
         PluginCommand::Build { dir, out } => {

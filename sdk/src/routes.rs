@@ -35,8 +35,8 @@ type Handler = Box<dyn Fn(Request) -> Result<Response>>;
 /// The schemas of a route, computed only when the host asks for the manifest.
 struct Schemas {
     params: Vec<Param>,
-    body: Option<String>,
-    response: Option<String>,
+    body: Option<serde_json::Value>,
+    response: Option<serde_json::Value>,
 }
 
 /// A REST operation mounted at `/api/v1/{plugin}{path}`; build one with
@@ -168,15 +168,16 @@ impl Route {
             summary: self.summary.clone(),
             description: self.description.clone(),
             params: schemas.params,
-            body_schema: schemas.body,
+            body_schema: schemas.body.map(|body| body.to_string()),
             responses: vec![ResponseSpec {
                 status: self.status,
+                // The response type's doc comment, when it has one.
                 description: schemas
                     .response
-                    .as_deref()
-                    .and_then(schema::description)
+                    .as_ref()
+                    .and_then(|schema| schema.get("description")?.as_str().map(String::from))
                     .unwrap_or_else(|| reason(self.status).into()),
-                schema: schemas.response.filter(|_| self.status != 204),
+                schema: schemas.response.filter(|_| self.status != 204).map(|schema| schema.to_string()),
             }],
             min_role: self.min_role,
         }
@@ -190,6 +191,11 @@ impl Route {
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn path(&self) -> &str {
         &self.path
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn required_role(&self) -> Role {
+        self.min_role
     }
 
     #[cfg(not(target_arch = "wasm32"))]

@@ -8,11 +8,7 @@ use serde_json::{Map, Value};
 
 /// The schema of `T` with every subschema inline (the host documents each
 /// route's schemas on their own); `None` for `()`, meaning "nothing".
-pub fn of<T: JsonSchema>() -> Option<String> {
-    value_of::<T>().map(|schema| schema.to_string())
-}
-
-fn value_of<T: JsonSchema>() -> Option<Value> {
+pub fn of<T: JsonSchema>() -> Option<Value> {
     let generator = SchemaSettings::draft2020_12().with(|settings| settings.inline_subschemas = true).into_generator();
     let mut schema = generator.into_root_schema_for::<T>().to_value();
     if let Some(object) = schema.as_object_mut() {
@@ -21,16 +17,10 @@ fn value_of<T: JsonSchema>() -> Option<Value> {
     (schema.get("type") != Some(&Value::from("null"))).then_some(schema)
 }
 
-/// The schema's own description (the type's doc comment), for the docs.
-pub fn description(schema: &str) -> Option<String> {
-    let schema: Value = serde_json::from_str(schema).ok()?;
-    schema.get("description").and_then(Value::as_str).map(String::from)
-}
-
 /// One parameter per field of `P`: a path parameter when the template names
 /// it (`{name}`), a query parameter otherwise. An `Option` field is optional.
 pub fn params<P: JsonSchema>(template: &str) -> Vec<Param> {
-    let Some(schema) = value_of::<P>() else {
+    let Some(schema) = of::<P>() else {
         return Vec::new();
     };
     let required: Vec<&str> =

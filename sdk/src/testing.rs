@@ -141,14 +141,13 @@ impl<P: Plugin> TestHost<P> {
                 (route.method() == method).then(|| matches(route.path(), path)).flatten().map(|p| (route, p))
             })
             .ok_or_else(|| Error::not_found(format!("no route matches {path}")))?;
-        let spec = route.spec();
-        if (self.principal.role as u8) < (spec.min_role as u8) {
-            return Err(Error::Denied(format!("needs the {:?} role", spec.min_role)));
+        if (self.principal.role as u8) < (route.required_role() as u8) {
+            return Err(Error::Denied(format!("needs the {:?} role", route.required_role())));
         }
         let request = Request {
             method,
             path: path.into(),
-            route: spec.path,
+            route: route.path().into(),
             path_params,
             query: serde_urlencoded::from_str(query).map_err(Error::invalid)?,
             headers: Vec::new(),

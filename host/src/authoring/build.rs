@@ -58,7 +58,7 @@ fn build_python(dir: &Path) -> Result<PathBuf, AuthoringError> {
     let missing = |what: &str| AuthoringError::BadProject { file: file.clone(), reason: format!("no {what}") };
     let name = field(&["project", "name"]).ok_or_else(|| missing("[project] name"))?;
     let script = field(&["tool", "devpulse", "build"]).ok_or_else(|| missing("[tool.devpulse] build command"))?;
-    let mut command = Command::new("sh");
+    let mut command = tool("sh");
     command.current_dir(dir).args(["-c", &script]);
     run(command, &script, "install componentize-py: pip install componentize-py==0.25.1")?;
     produced(dir, &name)
@@ -73,19 +73,23 @@ fn build_js(dir: &Path) -> Result<PathBuf, AuthoringError> {
     let name = package["name"]
         .as_str()
         .ok_or_else(|| AuthoringError::BadProject { file: file.clone(), reason: "no \"name\"".into() })?;
-    let mut command = Command::new("npm");
+    let mut command = tool("npm");
     command.current_dir(dir).args(["run", "--silent", "build"]);
     run(command, "npm run build", "install Node.js 18+ and run `npm install` in the project")?;
     produced(dir, name)
 }
 
-/// Runs a build tool with its progress on our stderr; returns its stdout.
+/// A build tool whose output is all progress: it goes where ours does, since
+/// our stdout carries only the result.
+fn tool(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command.stdout(Stdio::from(std::io::stderr()));
+    command
+}
+
+/// Runs a build command with its stderr on ours; returns what it wrote to a piped stdout.
 fn run(mut command: Command, shown: &str, hint: &'static str) -> Result<Vec<u8>, AuthoringError> {
     command.stderr(Stdio::inherit());
-    if command.get_program() != "cargo" {
-        // The tools' own progress goes where ours does; stdout carries only the result.
-        command.stdout(Stdio::from(std::io::stderr()));
-    }
     tracing::info!(command = shown, "building");
     let output = command.output().map_err(|source| AuthoringError::Tool { command: shown.into(), hint, source })?;
     if !output.status.success() {
