@@ -18,6 +18,7 @@ pub mod config;
 pub mod delivery;
 pub mod events;
 pub mod identity;
+pub mod metrics;
 pub mod runtime;
 pub mod schedules;
 pub mod server;

@@ -60,7 +60,7 @@ pub use routes::{Call, Route, delete, get, patch, post, put};
 pub use schemars::JsonSchema;
 
 /// The SDK's WIT version: the plugin's component says it speaks this one.
-pub const WIT_VERSION: &str = "0.1.2";
+pub const WIT_VERSION: &str = "0.1.3";
 
 /// The result of every plugin function; the host turns an [`Error`] into a
 /// problem document with the matching status.
@@ -113,7 +113,7 @@ pub mod __private {
     /// The generated bindings; plugins use the re-exports at the crate root.
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../wit/v0.1.2",
+            path: "../wit/v0.1.3",
             world: "plugin",
             pub_export_macro: true,
             export_macro_name: "__export",

@@ -33,6 +33,8 @@ type Responder = Box<dyn FnMut(&OutgoingRequest) -> Result<IncomingResponse>>;
 struct Data {
     documents: BTreeMap<String, String>,
     points: Vec<Point>,
+    /// Points recorded under a key, the latest per key.
+    keyed: BTreeMap<String, Point>,
     emitted: Vec<(String, Value)>,
     logs: Vec<(Level, String)>,
 }
@@ -198,9 +200,11 @@ impl<P: Plugin> TestHost<P> {
         serde_json::from_str(&text).ok()
     }
 
-    /// Every metric point recorded by successful calls, oldest first.
+    /// Every metric point recorded by successful calls: unkeyed ones oldest
+    /// first, then the latest point of each key in key order.
     pub fn points(&self) -> Vec<Point> {
-        self.state.borrow().data.points.clone()
+        let data = &self.state.borrow().data;
+        data.points.iter().chain(data.keyed.values()).cloned().collect()
     }
 
     /// Events emitted by successful calls and not yet delivered: `(kind, payload)`.
@@ -313,12 +317,87 @@ pub(crate) mod imports {
 
     pub mod metrics {
         use super::super::with_state;
-        use crate::Result;
-        pub use crate::bindings::devpulse::plugin::metrics::Point;
+        pub use crate::bindings::devpulse::plugin::metrics::{Aggregation, Bucket, MetricQuery, Point, Series, Step};
+        use crate::{Error, Result};
+        use std::collections::BTreeMap;
 
         pub fn record(point: &Point) -> Result<()> {
             with_state(|state| state.data.points.push(point.clone()));
             Ok(())
+        }
+
+        pub fn put(key: &str, point: &Point) -> Result<()> {
+            with_state(|state| state.data.keyed.insert(key.into(), point.clone()));
+            Ok(())
+        }
+
+        /// Exact values (the real host's percentiles are within 1% of them);
+        /// bucket edges in UTC only.
+        pub fn query(query: &MetricQuery) -> Result<Vec<Series>> {
+            if query.time_zone.as_deref().is_some_and(|zone| zone != "UTC") {
+                return Err(Error::invalid("the test host buckets in UTC only"));
+            }
+            if query.since >= query.until {
+                return Err(Error::invalid("`since` must be before `until`"));
+            }
+            let points: Vec<Point> =
+                with_state(|state| state.data.points.iter().chain(state.data.keyed.values()).cloned().collect());
+            // (group labels, bucket start) -> values.
+            let mut cells: BTreeMap<(Labels, i64), Vec<f64>> = BTreeMap::new();
+            for point in points.iter().filter(|point| {
+                point.name == query.name
+                    && (query.since..query.until).contains(&point.time)
+                    && query.filter.iter().all(|pair| point.labels.contains(pair))
+            }) {
+                let mut group: Vec<(String, String)> =
+                    point.labels.iter().filter(|(label, _)| query.group_by.contains(label)).cloned().collect();
+                group.sort();
+                let start = match query.step {
+                    None => query.since,
+                    Some(step) => {
+                        let width = match step {
+                            Step::Hour => HOUR,
+                            Step::Day => DAY,
+                            Step::Week => WEEK,
+                        };
+                        // The epoch was a Thursday; weeks start on Monday.
+                        let shift = if step == Step::Week { 4 * DAY } else { 0 };
+                        ((point.time - shift).div_euclid(width) * width + shift).max(query.since)
+                    }
+                };
+                cells.entry((group, start)).or_default().push(point.value);
+            }
+            let mut series: Vec<Series> = Vec::new();
+            for ((labels, start), mut values) in cells {
+                values.sort_by(f64::total_cmp);
+                let bucket = Bucket { start, value: aggregate(query.aggregation, &values), count: values.len() as u64 };
+                match series.last_mut() {
+                    Some(last) if last.labels == labels => last.buckets.push(bucket),
+                    _ => series.push(Series { labels, buckets: vec![bucket] }),
+                }
+            }
+            Ok(series)
+        }
+
+        type Labels = Vec<(String, String)>;
+
+        const HOUR: i64 = 3_600_000;
+        const DAY: i64 = 24 * HOUR;
+        const WEEK: i64 = 7 * DAY;
+
+        /// `values` sorted; percentiles at rank ⌊q·(n−1)⌋, as the host defines them.
+        fn aggregate(aggregation: Aggregation, values: &[f64]) -> f64 {
+            let rank = |q: f64| values[(q * (values.len() - 1) as f64).floor() as usize];
+            match aggregation {
+                Aggregation::Count => values.len() as f64,
+                Aggregation::Sum => values.iter().sum(),
+                Aggregation::Avg => values.iter().sum::<f64>() / values.len() as f64,
+                Aggregation::Min => values[0],
+                Aggregation::Max => values[values.len() - 1],
+                Aggregation::P50 => rank(0.5),
+                Aggregation::P90 => rank(0.9),
+                Aggregation::P95 => rank(0.95),
+            }
         }
     }
 

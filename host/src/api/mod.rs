@@ -6,6 +6,7 @@ pub mod dead_letters;
 pub mod error;
 pub mod events;
 pub mod hooks;
+pub mod metrics;
 pub mod openapi;
 pub mod orgs;
 pub mod pagination;
@@ -48,6 +49,7 @@ type HostApi = (
     rebuilds::RebuildsApi,
     hooks::HooksApi,
     events::EventsApi,
+    metrics::MetricsApi,
     dead_letters::DeadLettersApi,
     users::UsersApi,
     tokens::TokensApi,
@@ -76,6 +78,7 @@ fn service(state: &AppState) -> OpenApiService<HostApi, ()> {
         rebuilds::RebuildsApi { state: state.clone() },
         hooks::HooksApi { state: state.clone() },
         events::EventsApi { state: state.clone() },
+        metrics::MetricsApi { state: state.clone() },
         dead_letters::DeadLettersApi { state: state.clone() },
         users::UsersApi { state: state.clone() },
         tokens::TokensApi { state: state.clone() },

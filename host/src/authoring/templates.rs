@@ -3,11 +3,11 @@
 //! and JavaScript have their own, with the same routes and behaviour.
 
 /// The WIT contract handed to Python and JavaScript projects: the newest version.
-pub const WIT_VERSION: &str = "0.1.2";
+pub const WIT_VERSION: &str = "0.1.3";
 pub const WIT_FILES: &[(&str, &str)] = &[
-    ("types.wit", include_str!("../../../wit/v0.1.2/types.wit")),
-    ("imports.wit", include_str!("../../../wit/v0.1.2/imports.wit")),
-    ("world.wit", include_str!("../../../wit/v0.1.2/world.wit")),
+    ("types.wit", include_str!("../../../wit/v0.1.3/types.wit")),
+    ("imports.wit", include_str!("../../../wit/v0.1.3/imports.wit")),
+    ("world.wit", include_str!("../../../wit/v0.1.3/world.wit")),
 ];
 
 pub const RUST_LIB: &str = include_str!("../../../plugins/hello/src/lib.rs");

@@ -8,7 +8,7 @@
 //! its own bindings and converts its types at the edge (see `docs/plugins.md`).
 
 wasmtime::component::bindgen!({
-    path: "../wit/v0.1.2",
+    path: "../wit/v0.1.3",
     world: "plugin",
     imports: { default: async | trappable },
     exports: { default: async },
@@ -25,4 +25,4 @@ pub const HANDLER: &str = "devpulse:plugin/handler";
 
 /// Every WIT version this host loads, oldest first. The last one is what the
 /// bundled SDK builds against.
-pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0", "0.1.1", "0.1.2"];
+pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0", "0.1.1", "0.1.2", "0.1.3"];

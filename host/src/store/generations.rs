@@ -1,7 +1,9 @@
 //! Generations of a plugin's state per org: which one serves reads, and the
 //! rebuild writing the next one. Requests and ticks write to the live one.
 
-use super::entities::{delivery_cursor, metric_point, plugin_document, plugin_generation};
+use super::entities::{
+    delivery_cursor, metric_point, metric_rollup, metric_rollup_bin, metric_series, plugin_document, plugin_generation,
+};
 use super::ttl_cache::TtlCache;
 use super::{StoreError, event_log, now_ms};
 use sea_orm::sea_query::OnConflict;
@@ -144,6 +146,27 @@ async fn delete_generation(
         .filter(metric_point::Column::Plugin.eq(plugin))
         .filter(metric_point::Column::Org.eq(org))
         .filter(which(Expr::col(metric_point::Column::Generation)))
+        .exec(db)
+        .await?;
+    let series = sea_orm::sea_query::Query::select()
+        .column(metric_series::Column::Id)
+        .from(metric_series::Entity)
+        .and_where(metric_series::Column::Plugin.eq(plugin))
+        .and_where(metric_series::Column::Org.eq(org))
+        .and_where(which(Expr::col(metric_series::Column::Generation)))
+        .to_owned();
+    metric_rollup::Entity::delete_many()
+        .filter(metric_rollup::Column::SeriesId.in_subquery(series.clone()))
+        .exec(db)
+        .await?;
+    metric_rollup_bin::Entity::delete_many()
+        .filter(metric_rollup_bin::Column::SeriesId.in_subquery(series))
+        .exec(db)
+        .await?;
+    metric_series::Entity::delete_many()
+        .filter(metric_series::Column::Plugin.eq(plugin))
+        .filter(metric_series::Column::Org.eq(org))
+        .filter(which(Expr::col(metric_series::Column::Generation)))
         .exec(db)
         .await?;
     delivery_cursor::Entity::delete_many()

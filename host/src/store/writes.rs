@@ -4,26 +4,15 @@
 //! own writes.
 
 use super::documents::{self, Scope};
-use super::entities::{metric_point, plugin_document};
+use super::entities::plugin_document;
 use super::event_log::{self, NewEntry};
 use super::{StoreError, now_ms};
+use crate::metrics::rollup::{self, NewPoint};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ops::Bound;
-
-/// A metric point waiting to be committed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NewPoint {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub time: i64,
-    pub value: f64,
-}
 
 /// An event a plugin emitted, waiting to be committed.
 #[derive(Clone, Debug, PartialEq)]
@@ -187,19 +176,7 @@ impl WriteSet {
                 }
             }
         }
-        if !self.points.is_empty() {
-            let rows = self.points.into_iter().map(|point| metric_point::ActiveModel {
-                id: NotSet,
-                plugin: Set(scope.plugin.clone()),
-                org: Set(scope.org.clone()),
-                generation: Set(scope.generation),
-                name: Set(point.name),
-                labels: Set(serde_json::to_value(point.labels).unwrap_or_default()),
-                time: Set(point.time),
-                value: Set(point.value),
-            });
-            metric_point::Entity::insert_many(rows).exec(db).await?;
-        }
+        rollup::record(db, scope, self.points).await?;
         // Events go last: the log lock is then held only until the commit that follows.
         if !self.events.is_empty() {
             let entries = self.events.into_iter().map(|event| NewEntry {

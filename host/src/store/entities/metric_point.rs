@@ -18,6 +18,10 @@ pub struct Model {
     /// Milliseconds since the epoch.
     pub time: i64,
     pub value: f64,
+    /// The series in the rollups (absent on points recorded before rollups existed).
+    pub series_id: Option<i64>,
+    /// A point recorded under a key replaces the earlier point with that key.
+    pub key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 mod m0001_initial;
 mod m0002_identity;
 mod m0003_event_log;
+mod m0004_metric_rollups;
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::M0001Initial),
             Box::new(m0002_identity::M0002Identity),
             Box::new(m0003_event_log::M0003EventLog),
+            Box::new(m0004_metric_rollups::M0004MetricRollups),
         ]
     }
 }
