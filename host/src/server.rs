@@ -65,7 +65,7 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
     let runtime = Runtime::new(&settings.data_dir, db, settings.file.clone(), telemetry.clone(), wake.clone())?;
     runtime.restore_switches().await?;
     for (name, bytes) in crate::bundled::PLUGINS {
-        if let Err(err) = runtime.install((*bytes).into(), Origin::Bundled).await {
+        if let Err(err) = runtime.install((*bytes).into(), Origin::Bundled(name)).await {
             tracing::error!(plugin = name, "bundled plugin failed to load: {err}");
         }
     }

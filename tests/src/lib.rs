@@ -387,6 +387,14 @@ impl TestServer {
 }
 
 /// The headers GitHub sends with a delivery.
+/// An event's delivery status with one plugin, from `GET /api/v1/events/{id}`.
+pub fn delivery_to<'a>(event: &'a Value, plugin: &str) -> &'a Value {
+    event["deliveries"]
+        .as_array()
+        .and_then(|deliveries| deliveries.iter().find(|delivery| delivery["plugin"] == plugin))
+        .unwrap_or(&Value::Null)
+}
+
 pub fn github_headers(secret: &str, event: &str, delivery: &str, body: &[u8]) -> Vec<(&'static str, String)> {
     let signature = devpulse::webhooks::signature::Scheme::GithubHmacSha256.sign(secret.as_bytes(), body);
     vec![

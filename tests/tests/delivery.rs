@@ -2,7 +2,9 @@
 //! rebuilds into a new generation, schedules across restarts, and exactly-once
 //! effects when the server is killed mid-stream.
 
-use devpulse_e2e::{Backend, ChildServer, Options, TestServer, deliver, fixtures, github_headers, on_both_backends};
+use devpulse_e2e::{
+    Backend, ChildServer, Options, TestServer, deliver, delivery_to, fixtures, github_headers, on_both_backends,
+};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -84,9 +86,9 @@ async fn dead_letter_then_replay(backend: Backend) {
     assert_eq!(letter["status"], "dead");
     assert!(letter["error"].as_str().unwrap().contains("cannot digest"), "{letter}");
     let (_, event) = server.get(&format!("/api/v1/events/{}", ids[2])).await;
-    assert_eq!(event["deliveries"][0]["status"], "dead_letter", "{event}");
+    assert_eq!(delivery_to(&event, "tally")["status"], "dead_letter", "{event}");
     let (_, event) = server.get(&format!("/api/v1/events/{}", ids[3])).await;
-    assert_eq!(event["deliveries"][0]["status"], "delivered", "{event}");
+    assert_eq!(delivery_to(&event, "tally")["status"], "delivered", "{event}");
     let metrics = server.text("/metrics").await;
     assert!(metrics.contains(r#"devpulse_dead_letters_total{plugin="tally"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"devpulse_delivery_retries_total{plugin="tally"} 2"#), "{metrics}");
@@ -106,7 +108,7 @@ async fn dead_letter_then_replay(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(counts(&server).await["total"], 5);
     let (_, event) = server.get(&format!("/api/v1/events/{}", ids[2])).await;
-    assert_eq!(event["deliveries"][0]["status"], "replayed", "{event}");
+    assert_eq!(delivery_to(&event, "tally")["status"], "replayed", "{event}");
     let (_, developer) = server.user_with_role("developer").await;
     assert_eq!(server.call_as(&developer, reqwest::Method::POST, &replay, None).await.0, 403);
     server.stop().await;

@@ -2,7 +2,7 @@
 //! status, deduplication, secret rotation, and GitHub's own example payloads
 //! delivered to a subscribed plugin.
 
-use devpulse_e2e::{Backend, Options, TestServer, fixtures, github_headers, in_ci, on_both_backends};
+use devpulse_e2e::{Backend, Options, TestServer, delivery_to, fixtures, github_headers, in_ci, on_both_backends};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -138,7 +138,7 @@ async fn generic_hmac_source(backend: Backend) {
     let delivered = server
         .wait_for(Duration::from_secs(20), || async {
             let (_, event) = server.get(&format!("/api/v1/events/{}", ack["event_id"].as_str().unwrap())).await;
-            (event["deliveries"][0]["status"] == "delivered").then_some(event)
+            (delivery_to(&event, "tally")["status"] == "delivered").then_some(event)
         })
         .await;
     assert!(delivered.is_some(), "tally never handled the event");

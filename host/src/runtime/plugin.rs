@@ -14,8 +14,8 @@ use std::time::Duration;
 /// Where a plugin came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
-    /// Compiled into the binary.
-    Bundled,
+    /// Compiled into the binary, under this name (each bundled plugin is its own origin).
+    Bundled(&'static str),
     /// A `.wasm` file in the plugins folder.
     File(PathBuf),
 }
@@ -23,7 +23,7 @@ pub enum Origin {
 impl Origin {
     pub fn describe(&self) -> String {
         match self {
-            Origin::Bundled => "bundled".into(),
+            Origin::Bundled(_) => "bundled".into(),
             Origin::File(path) => path.display().to_string(),
         }
     }
