@@ -9,27 +9,23 @@ pub use raw::{Aggregation, Bucket, MetricQuery, Point, Series, Step};
 
 /// Records `value` for metric `name` with `labels` at `time` (ms since the epoch).
 pub fn record(name: &str, labels: &[(&str, &str)], time: Timestamp, value: f64) -> Result<()> {
-    raw::record(&Point {
-        name: name.into(),
-        labels: labels.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect(),
-        time,
-        value,
-    })
+    raw::record(&point(name, labels, time, value))
 }
 
 /// Records `value` under `key`, replacing the point recorded earlier under the
 /// same key (name, labels, time and value may all change). For figures that
 /// change as late facts arrive: a pull request's review time, a deployment's outcome.
 pub fn put(key: &str, name: &str, labels: &[(&str, &str)], time: Timestamp, value: f64) -> Result<()> {
-    raw::put(
-        key,
-        &Point {
-            name: name.into(),
-            labels: labels.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect(),
-            time,
-            value,
-        },
-    )
+    raw::put(key, &point(name, labels, time, value))
+}
+
+fn point(name: &str, labels: &[(&str, &str)], time: Timestamp, value: f64) -> Point {
+    Point {
+        name: name.into(),
+        labels: labels.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect(),
+        time,
+        value,
+    }
 }
 
 /// A query over this plugin's committed points of one metric, `since <= time < until`.

@@ -9,7 +9,7 @@
 //! otherwise (zones such as Asia/Kolkata, or ranges not on the hour).
 
 use super::rollup::Level;
-use super::series::{self, Labels, labels_key};
+use super::series::{self, Labels};
 use super::sketch::Sketch;
 use crate::store::StoreError;
 use crate::store::documents::Scope;
@@ -18,7 +18,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
 use sea_orm::sea_query::{Query as SqlQuery, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::str::FromStr;
 
 /// Most buckets one query may return per series.
@@ -163,24 +163,19 @@ pub async fn run(db: &impl ConnectionTrait, scope: &Scope, query: &Query) -> Res
     let edges = edges(query)?;
     let level = [Level::Day, Level::Hour].into_iter().find(|level| edges.iter().all(|edge| edge % level.millis() == 0));
 
-    let mut groups: Vec<Labels> = Vec::new();
-    let mut group_of: HashMap<i64, usize> = HashMap::new();
-    let mut group_of_key: HashMap<String, usize> = HashMap::new();
-    let mut index: BTreeMap<Labels, usize> = BTreeMap::new();
+    // Each matching series' group (its `group_by` labels); groups numbered in label order.
+    let mut grouped: Vec<(i64, Labels)> = Vec::new();
     for row in series::of_metric(db, scope, &query.name).await? {
         let labels = series::labels_of(&row);
-        if !query.filter.iter().all(|(name, value)| labels.get(name) == Some(value)) {
-            continue;
+        if query.filter.iter().all(|(name, value)| labels.get(name) == Some(value)) {
+            grouped.push((row.id, labels.into_iter().filter(|(name, _)| query.group_by.contains(name)).collect()));
         }
-        let group: Labels = labels.iter().filter(|(name, _)| query.group_by.contains(name)).map(clone_pair).collect();
-        let next = index.len();
-        let group = *index.entry(group.clone()).or_insert_with(|| {
-            groups.push(group);
-            next
-        });
-        group_of.insert(row.id, group);
-        group_of_key.insert(row.labels_key, group);
     }
+    let mut groups: Vec<Labels> = grouped.iter().map(|(_, labels)| labels.clone()).collect();
+    groups.sort();
+    groups.dedup();
+    let group_of: HashMap<i64, usize> =
+        grouped.into_iter().filter_map(|(id, labels)| Some((id, groups.binary_search(&labels).ok()?))).collect();
 
     let mut cells: HashMap<(usize, usize), Sketch> = HashMap::new();
     let bucket_of = |time: i64| edges.partition_point(|edge| *edge <= time).saturating_sub(1);
@@ -227,8 +222,7 @@ pub async fn run(db: &impl ConnectionTrait, scope: &Scope, query: &Query) -> Res
                     .all(db)
                     .await?;
                 for point in points {
-                    let labels: Labels = serde_json::from_value(point.labels).unwrap_or_default();
-                    if let Some(group) = group_of_key.get(&labels_key(&labels)) {
+                    if let Some(group) = point.series_id.and_then(|id| group_of.get(&id)) {
                         cells.entry((*group, bucket_of(point.time))).or_default().add(point.value);
                     }
                 }
@@ -244,14 +238,8 @@ pub async fn run(db: &impl ConnectionTrait, scope: &Scope, query: &Query) -> Res
             series[group].buckets.push(Bucket { start: edges[bucket], value, count: sketch.count });
         }
     }
-    // Groups in label order, as the index holds them.
-    let order: Vec<usize> = index.into_values().collect();
-    let mut slots: Vec<Option<Series>> = series.into_iter().map(Some).collect();
-    Ok(order.into_iter().filter_map(|group| slots[group].take()).filter(|group| !group.buckets.is_empty()).collect())
-}
-
-fn clone_pair((name, value): (&String, &String)) -> (String, String) {
-    (name.clone(), value.clone())
+    series.retain(|group| !group.buckets.is_empty());
+    Ok(series)
 }
 
 /// The ids of every series of `name` in `scope`, as a subquery.

@@ -52,7 +52,8 @@ pub struct NewPoint {
 const CHUNK: usize = 500;
 
 type SeriesKey = (String, String);
-type RollupKey = (i64, i16, i64);
+type RollupKey = (i64, Level, i64);
+type BinKey = (i64, Level, i64, i32);
 
 /// Stores `points` raw and in the rollups, on the caller's transaction. Keyed
 /// points first take the earlier point with their key out of the rollups.
@@ -70,19 +71,14 @@ pub async fn record(db: &impl ConnectionTrait, scope: &Scope, points: Vec<NewPoi
 
     // Sorted keys: concurrent writers touch rows in the same order (no deadlocks).
     let mut summaries: BTreeMap<RollupKey, sketch::Sketch> = BTreeMap::new();
-    let mut bins: BTreeMap<(i64, i16, i64, i32), i64> = BTreeMap::new();
+    let mut bins: BTreeMap<BinKey, i64> = BTreeMap::new();
     let mut raw = Vec::with_capacity(keyed.len());
     for (key, point) in keyed {
         let Some(&series) = ids.get(&key) else { continue };
         for level in Level::ALL {
             let bucket = level.bucket(point.time);
-            summaries.entry((series, level as i16, bucket)).or_default().add_summary(
-                1,
-                point.value,
-                point.value,
-                point.value,
-            );
-            *bins.entry((series, level as i16, bucket, sketch::bin(point.value))).or_default() += 1;
+            summaries.entry((series, level, bucket)).or_default().add_summary(1, point.value, point.value, point.value);
+            *bins.entry((series, level, bucket, sketch::bin(point.value))).or_default() += 1;
         }
         raw.push(metric_point::ActiveModel {
             id: NotSet,
@@ -106,7 +102,7 @@ pub async fn record(db: &impl ConnectionTrait, scope: &Scope, points: Vec<NewPoi
         .into_iter()
         .map(|((series_id, level, bucket), summary)| metric_rollup::ActiveModel {
             series_id: Set(series_id),
-            level: Set(level),
+            level: Set(level as i16),
             bucket: Set(bucket),
             count: Set(summary.count as i64),
             sum: Set(summary.sum),
@@ -136,7 +132,7 @@ pub async fn record(db: &impl ConnectionTrait, scope: &Scope, points: Vec<NewPoi
         .into_iter()
         .map(|((series_id, level, bucket, bin), count)| metric_rollup_bin::ActiveModel {
             series_id: Set(series_id),
-            level: Set(level),
+            level: Set(level as i16),
             bucket: Set(bucket),
             bin: Set(bin),
             count: Set(count),
@@ -203,15 +199,15 @@ async fn replaced_points(
 /// remaining points; emptied rows go.
 async fn retract(db: &impl ConnectionTrait, old: Vec<metric_point::Model>) -> Result<(), StoreError> {
     let mut summaries: BTreeMap<RollupKey, (i64, f64)> = BTreeMap::new();
-    let mut bins: BTreeMap<(i64, i16, i64, i32), i64> = BTreeMap::new();
+    let mut bins: BTreeMap<BinKey, i64> = BTreeMap::new();
     for point in &old {
         let Some(series) = point.series_id else { continue };
         for level in Level::ALL {
             let bucket = level.bucket(point.time);
-            let summary = summaries.entry((series, level as i16, bucket)).or_default();
+            let summary = summaries.entry((series, level, bucket)).or_default();
             summary.0 += 1;
             summary.1 += point.value;
-            *bins.entry((series, level as i16, bucket, sketch::bin(point.value))).or_default() += 1;
+            *bins.entry((series, level, bucket, sketch::bin(point.value))).or_default() += 1;
         }
     }
     let ids: Vec<i64> = old.iter().map(|point| point.id).collect();
@@ -224,7 +220,7 @@ async fn retract(db: &impl ConnectionTrait, old: Vec<metric_point::Model>) -> Re
     for ((series, level, bucket, bin), count) in bins {
         let row = Condition::all()
             .add(metric_rollup_bin::Column::SeriesId.eq(series))
-            .add(metric_rollup_bin::Column::Level.eq(level))
+            .add(metric_rollup_bin::Column::Level.eq(level as i16))
             .add(metric_rollup_bin::Column::Bucket.eq(bucket))
             .add(metric_rollup_bin::Column::Bin.eq(bin));
         metric_rollup_bin::Entity::update_many()
@@ -241,9 +237,9 @@ async fn retract(db: &impl ConnectionTrait, old: Vec<metric_point::Model>) -> Re
     for ((series, level, bucket), (count, sum)) in summaries {
         let row = Condition::all()
             .add(metric_rollup::Column::SeriesId.eq(series))
-            .add(metric_rollup::Column::Level.eq(level))
+            .add(metric_rollup::Column::Level.eq(level as i16))
             .add(metric_rollup::Column::Bucket.eq(bucket));
-        let width = if level == Level::Hour as i16 { Level::Hour.millis() } else { Level::Day.millis() };
+        let width = level.millis();
         let (min, max): (Option<f64>, Option<f64>) = metric_point::Entity::find()
             .select_only()
             .column_as(Expr::col(metric_point::Column::Value).min(), "min")

@@ -235,10 +235,7 @@ fn push(event: &Event, body: payload::PushEvent, settings: &Settings) -> Result<
     for number in &branch.pulls {
         let Some(mut pull) = storage::get::<Pull>(&pull_key(repo, *number))? else { continue };
         for (sha, commit) in &commits {
-            if pull.merged_at.is_none_or(|merged| commit.at <= merged) && !pull.commits.contains_key(sha) {
-                pull.commits.insert(sha.clone(), commit.clone());
-                pull.moment_about(commit.at, "commit", Some(sha), None, &event.id);
-            }
+            pull.add_commit(sha, commit.clone());
         }
         save(pull, settings)?;
     }
@@ -256,10 +253,7 @@ fn adopt_branch_commits(pull: &mut Pull) -> Result<()> {
         branch.pulls.insert(number);
     })?;
     for (sha, commit) in branch.commits {
-        if pull.merged_at.is_none_or(|merged| commit.at <= merged) && !pull.commits.contains_key(&sha) {
-            pull.moment_about(commit.at, "commit", Some(&sha), None, &commit.event_id);
-            pull.commits.insert(sha, commit);
-        }
+        pull.add_commit(&sha, commit);
     }
     Ok(())
 }

@@ -144,6 +144,16 @@ impl Pull {
         }
     }
 
+    /// Takes a commit of its branch, with its timeline point, unless it is
+    /// known already or was authored after the merge.
+    pub fn add_commit(&mut self, sha: &str, commit: Commit) {
+        if self.merged_at.is_some_and(|merged| commit.at > merged) || self.commits.contains_key(sha) {
+            return;
+        }
+        self.moment_about(commit.at, "commit", Some(sha), None, &commit.event_id);
+        self.commits.insert(sha.to_owned(), commit);
+    }
+
     /// Adds a timeline point once per (event, what, detail).
     pub fn moment(&mut self, at: Timestamp, what: &str, actor: Option<&str>, event_id: &str) {
         self.moment_about(at, what, None, actor, event_id);
