@@ -30,7 +30,8 @@ impl<P, B> Call<P, B> {
     }
 }
 
-type Handler = Box<dyn Fn(Request) -> Result<Response>>;
+/// Decodes the request, runs the handler and encodes its output (none for `204`).
+type Handler = Box<dyn Fn(Request, u16) -> Result<Option<String>>>;
 
 /// The schemas of a route, computed only when the host asks for the manifest.
 struct Schemas {
@@ -118,7 +119,7 @@ where
             body: schema::of::<B>(),
             response: schema::of::<O>(),
         },
-        handler: Box::new(move |request| {
+        handler: Box::new(move |request, status| {
             let call = Call {
                 params: params_of(&request)?,
                 body: serde_json::from_str(request.body.as_deref().unwrap_or("null")).map_err(decode)?,
@@ -126,9 +127,7 @@ where
                 request,
             };
             let output = handler(call)?;
-            let body = if status == 204 { None } else { Some(serde_json::to_string(&output).map_err(encode)?) };
-            let headers = body.iter().map(|_| ("content-type".into(), "application/json".into())).collect();
-            Ok(Response { status, headers, body })
+            if status == 204 { Ok(None) } else { serde_json::to_string(&output).map(Some).map_err(encode) }
         }),
     }
 }
@@ -211,7 +210,9 @@ pub fn dispatch(routes: Vec<Route>, request: Request) -> Result<Response> {
         .into_iter()
         .find(|route| route.serves(request.method, &request.route))
         .ok_or_else(|| Error::not_found(format!("no handler for {}", request.route)))?;
-    (route.handler)(request)
+    let body = (route.handler)(request, route.status)?;
+    let headers = body.iter().map(|_| ("content-type".into(), "application/json".into())).collect();
+    Ok(Response { status: route.status, headers, body })
 }
 
 /// Path and query parameters decoded together, as a form would be. A route
