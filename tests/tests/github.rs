@@ -3,7 +3,9 @@
 //! `tests/fixtures/github/scenario.json` (in order, and reversed with duplicate
 //! deliveries), a rebuild, and `/api/v1/metrics` over the points it records.
 
-use devpulse_e2e::{Backend, TestServer, delivery_to, in_ci};
+use devpulse_e2e::fake_github::FakeGithubServer;
+use devpulse_e2e::{Backend, Options, TestServer, delivery_to, in_ci};
+use fake_github::Limit;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -241,4 +243,133 @@ async fn scenario_in_order_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_reversed_and_repeated_on_postgres() {
     scenario_over_http(Backend::Postgres, true).await;
+}
+
+const TOKEN: &str = "fake-github-token";
+
+/// The plugin's settings for the fake GitHub at `api_url`, with `extra` settings.
+fn fake_github_config(api_url: &str, extra: &str) -> Options {
+    let config = format!(
+        "[plugins.github]\ngrants = [\"http\"]\nhttp_allow = [\"127.0.0.1\"]\n\n\
+         [plugins.github.settings]\ntoken = \"{TOKEN}\"\napi_url = \"{api_url}\"\n{extra}"
+    );
+    Options { config, ..Options::default() }
+}
+
+async fn backfill_progress(server: &TestServer, id: &str) -> Value {
+    let (status, progress) = server.get(&format!("/api/v1/github/backfill/{id}")).await;
+    assert_eq!(status, 200, "{progress}");
+    progress
+}
+
+/// Half the scenario by webhook, the whole of it by a backfill from the fake
+/// GitHub (paginated, rate limited, interrupted by a restart), then the other
+/// half by webhook: the hand-computed figures, nothing counted twice, and no
+/// page read twice across the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_from_github_resumes_after_a_restart_and_counts_once() {
+    let fake = FakeGithubServer::start(TOKEN, |fake| {
+        fake.limit = Some(Limit { per_window: 10, window_ms: 2_000 });
+        fake.secondary = vec![(4, 403, 1)];
+    })
+    .await;
+    let Some(server) = TestServer::start_with(Backend::Sqlite, fake_github_config(&fake.url, "")).await else {
+        return;
+    };
+    let hook = server.configure_hook("github", SECRET).await;
+    let events = scenario();
+    let (before, after) = events.split_at(events.len() / 2);
+    let last = deliver_all(&server, &hook, before).await;
+    caught_up(&server, &last).await;
+
+    let (status, problem) =
+        server.post("/api/v1/github/backfill", &json!({"repo": "acme/none", "since": "2026-11-01T00:00:00Z"})).await;
+    assert_eq!(status, 404, "an unknown repository is refused at once: {problem}");
+    let (status, job) =
+        server.post("/api/v1/github/backfill", &json!({"repo": "acme/api", "since": "2026-11-01T00:00:00Z"})).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let (_, developer) = server.user_with_role("developer").await;
+    assert_eq!(server.get_as(&developer, &format!("/api/v1/github/backfill/{id}")).await.0, 403);
+
+    // Restart while it waits for GitHub's rate limit, after a few pull requests.
+    let paused = server
+        .wait_for(Duration::from_secs(60), || async {
+            let progress = backfill_progress(&server, &id).await;
+            (progress["state"] == "waiting" && progress["items"]["pulls"].as_u64() >= Some(1)).then_some(progress)
+        })
+        .await
+        .expect("the backfill pauses for the rate limit");
+    assert!(paused["eta_s"].as_f64().is_some(), "{paused}");
+    let server = server.restart().await;
+    let done = server
+        .wait_for(Duration::from_secs(120), || async {
+            let progress = backfill_progress(&server, &id).await;
+            assert_ne!(progress["state"], "failed", "{progress}");
+            (progress["state"] == "done").then_some(progress)
+        })
+        .await
+        .expect("the backfill finishes after the restart");
+    assert_eq!(done["items"], json!({"pulls": 4, "deployments": 3, "workflow_runs": 0}));
+    assert!(done["rate_limit_waits"].as_u64().unwrap() >= 3, "{done}");
+    assert!(done["pages_done"].as_u64() >= paused["pages_done"].as_u64(), "progress survived the restart");
+    assert_eq!(fake.requests_for("/repos/acme/api/pulls"), 2, "each listing page read once, restart or not");
+
+    let last = deliver_all(&server, &hook, after).await;
+    caught_up(&server, &last).await;
+    check_scenario(&server).await;
+    let (_, first) = server.get("/api/v1/github/pulls/acme/api/1").await;
+    let kinds = timeline_kinds(&server, &first).await;
+    assert!(kinds.contains("github.backfill.pull"), "backfilled moments name their event: {kinds:?}");
+    server.stop().await;
+}
+
+/// The kinds of the events a pull request's timeline names.
+async fn timeline_kinds(server: &TestServer, pull: &Value) -> std::collections::BTreeSet<String> {
+    let mut kinds = std::collections::BTreeSet::new();
+    for moment in pull["timeline"].as_array().unwrap() {
+        let (_, event) = server.get(&format!("/api/v1/events/{}", moment["event_id"].as_str().unwrap())).await;
+        kinds.insert(event["kind"].as_str().unwrap_or_default().to_owned());
+    }
+    kinds
+}
+
+/// A delivery GitHub failed to make is asked for again by the `redeliver`
+/// schedule, reaches DevPulse signed, and is not asked for once it succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_webhook_deliveries_are_redelivered() {
+    let fake = FakeGithubServer::start(TOKEN, |_| {}).await;
+    let extra = "redeliver_every_s = 1\n";
+    let Some(server) = TestServer::start_with(Backend::Postgres, fake_github_config(&fake.url, extra)).await else {
+        return;
+    };
+    let hook = server.configure_hook("github", SECRET).await;
+    let watch = json!({"hooks": ["repos/acme/api/hooks/77"]});
+    let (status, watched) =
+        server.call_as(&server.token, reqwest::Method::PUT, "/api/v1/github/redeliver", Some(&watch)).await;
+    assert_eq!(status, 200, "{watched}");
+    fake.deliver_to(&server.url(&hook), SECRET);
+    let (kind, guid, payload) = scenario().into_iter().find(|(kind, _, _)| kind == "pull_request").unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    {
+        let mut github = fake.fake.lock().unwrap();
+        github.record_delivery("delivered-fine", "ping", json!({}), 202, false, now - 120_000);
+        github.record_delivery(&guid, &kind, payload, 502, false, now - 60_000);
+    }
+    let listed = server
+        .wait_for(Duration::from_secs(60), || async {
+            let (_, pulls) = server.get("/api/v1/github/pulls?repo=acme/api").await;
+            (pulls["items"].as_array().is_some_and(|items| !items.is_empty())).then_some(pulls)
+        })
+        .await
+        .expect("the redelivered pull request arrives");
+    assert_eq!(listed["items"][0]["number"], 1);
+    // Later ticks see the successful redelivery and ask for nothing more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let github = fake.fake.lock().unwrap();
+    assert_eq!(github.redeliveries_asked.len(), 1, "asked once, for the failed delivery only");
+    let redelivered = github.deliveries.iter().find(|delivery| delivery.redelivery).unwrap();
+    assert_eq!((redelivered.guid.as_str(), redelivered.status_code), (guid.as_str(), 202));
+    drop(github);
+    server.stop().await;
 }

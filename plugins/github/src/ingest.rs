@@ -3,7 +3,7 @@
 //! keys (`metrics::put`), so a late or repeated delivery replaces a figure
 //! instead of adding a second one.
 
-use crate::payload::{self, Account, PullRequest, Repository, time};
+use crate::payload::{self, Account, CommentBody, PullRequest, Repository, ReviewBody, time};
 use crate::pull::{Commit, Pull, Review, is_bot};
 use crate::repo::{self, Deploy, Merge, RepoState};
 use crate::settings::Settings;
@@ -85,6 +85,9 @@ fn dispatch(event: &Event) -> Result<()> {
         "github.deployment_status" => deployment_status(event, event.json()?, &settings),
         "github.workflow_run" => workflow_run(event, event.json()?, &settings),
         "github.installation" => installation(event.json()?),
+        "github.backfill.pull" => backfilled_pull(event, event.json()?, &settings),
+        "github.backfill.deployment" => backfilled_deployment(event, event.json()?, &settings),
+        "github.backfill.workflow_run" => workflow_run(event, event.json()?, &settings),
         _ => Ok(()),
     }
 }
@@ -165,26 +168,34 @@ fn pull_request(event: &Event, body: payload::PullRequestEvent, settings: &Setti
 
 fn review(event: &Event, body: payload::ReviewEvent, settings: &Settings) -> Result<()> {
     let mut pull = load(&body.repository, &body.pull_request)?;
-    let reviewer = body.review.user.clone().unwrap_or_default();
-    let at = time(body.review.submitted_at.as_deref()).unwrap_or_default();
-    let id = format!("review/{}", body.review.id);
-    let dismissed = body.action == "dismissed" || body.review.state.as_deref() == Some("dismissed");
-    let entry = pull.reviews.entry(id).or_insert_with(|| Review {
+    let dismissed = body.action == "dismissed";
+    let sender = body.sender.as_ref().map(|sender| sender.login.as_str());
+    add_review(&mut pull, &body.review, dismissed, sender, &event.id);
+    save(pull, settings)
+}
+
+/// Adds a review, or its dismissal, with its timeline point; what is known
+/// already (from a repeated delivery or a backfill) adds nothing.
+fn add_review(pull: &mut Pull, review: &ReviewBody, dismissed: bool, actor: Option<&str>, event_id: &str) {
+    let reviewer = review.user.clone().unwrap_or_default();
+    let at = time(review.submitted_at.as_deref()).unwrap_or_default();
+    let state = review.state.clone().unwrap_or_default().to_ascii_lowercase();
+    let dismissed = dismissed || state == "dismissed";
+    let counts = counts_as_reviewer(&reviewer, &pull.author);
+    let entry = pull.reviews.entry(format!("review/{}", review.id)).or_insert_with(|| Review {
         by: reviewer.login.clone(),
         at,
-        kind: body.review.state.clone().unwrap_or_default().to_ascii_lowercase(),
+        kind: state.clone(),
         dismissed,
-        counts: counts_as_reviewer(&reviewer, &pull_author(&body.pull_request)),
-        event_id: event.id.clone(),
+        counts,
+        event_id: event_id.into(),
     });
     entry.dismissed |= dismissed;
     if !dismissed {
-        entry.kind = body.review.state.clone().unwrap_or_default().to_ascii_lowercase();
+        entry.kind = state;
     }
     let what = if dismissed { "review_dismissed" } else { "review" };
-    let actor = body.sender.as_ref().map(|sender| sender.login.as_str()).unwrap_or(&reviewer.login).to_owned();
-    pull.moment(at, what, Some(&actor), &event.id);
-    save(pull, settings)
+    pull.moment_once(at, what, Some(&review.id.to_string()), Some(actor.unwrap_or(&reviewer.login)), event_id);
 }
 
 fn review_comment(event: &Event, body: payload::ReviewCommentEvent, settings: &Settings) -> Result<()> {
@@ -192,22 +203,69 @@ fn review_comment(event: &Event, body: payload::ReviewCommentEvent, settings: &S
         return Ok(());
     }
     let mut pull = load(&body.repository, &body.pull_request)?;
-    let author = body.comment.user.clone().unwrap_or_default();
-    let at = time(body.comment.created_at.as_deref()).unwrap_or_default();
-    pull.reviews.entry(format!("comment/{}", body.comment.id)).or_insert_with(|| Review {
+    add_comment(&mut pull, &body.comment, &event.id);
+    save(pull, settings)
+}
+
+/// Adds a review comment with its timeline point, once.
+fn add_comment(pull: &mut Pull, comment: &CommentBody, event_id: &str) {
+    let author = comment.user.clone().unwrap_or_default();
+    let at = time(comment.created_at.as_deref()).unwrap_or_default();
+    let counts = counts_as_reviewer(&author, &pull.author);
+    pull.reviews.entry(format!("comment/{}", comment.id)).or_insert_with(|| Review {
         by: author.login.clone(),
         at,
         kind: "comment".into(),
         dismissed: false,
-        counts: counts_as_reviewer(&author, &pull_author(&body.pull_request)),
-        event_id: event.id.clone(),
+        counts,
+        event_id: event_id.into(),
     });
-    pull.moment(at, "comment", Some(&author.login), &event.id);
-    save(pull, settings)
+    pull.moment_once(at, "comment", Some(&comment.id.to_string()), Some(&author.login), event_id);
 }
 
-fn pull_author(pr: &PullRequest) -> String {
-    pr.user.as_ref().map(|user| user.login.clone()).unwrap_or_default()
+/// A pull request read through the REST API by a backfill: the same facts a
+/// webhook history gives, merged the same way, so nothing counts twice.
+fn backfilled_pull(event: &Event, body: payload::BackfillPull, settings: &Settings) -> Result<()> {
+    let pr = &body.pull_request;
+    let mut pull = load(&body.repository, pr)?;
+    let author = pull.author.clone();
+    let created = time(pr.created_at.as_deref());
+    if let Some(created) = created {
+        pull.moment_once(created, "opened", None, Some(&author), &event.id);
+    }
+    let changes: Vec<_> =
+        body.draft_changes.iter().filter_map(|change| Some((change, time(Some(&change.created_at))?))).collect();
+    // Opened ready for review unless its first draft change is marking it ready.
+    let opened_ready = match changes.first() {
+        Some((first, _)) => first.event != "ready_for_review",
+        None => pr.draft != Some(true),
+    };
+    if opened_ready {
+        pull.ready_at = earliest(pull.ready_at, created);
+    }
+    for (change, at) in changes.iter().filter(|(change, _)| change.event == "ready_for_review") {
+        pull.ready_at = earliest(pull.ready_at, Some(*at));
+        let actor = change.actor.as_ref().map(|actor| actor.login.as_str());
+        pull.moment_once(*at, "ready_for_review", None, actor, &event.id);
+    }
+    for review in body.reviews.iter().filter(|review| review.submitted_at.is_some()) {
+        add_review(&mut pull, review, false, None, &event.id);
+    }
+    for comment in &body.comments {
+        add_comment(&mut pull, comment, &event.id);
+    }
+    for commit in &body.commits {
+        if let Some(at) = time(commit.timestamp.as_deref()) {
+            pull.add_commit(&commit.id, Commit { at, event_id: event.id.clone() });
+        }
+    }
+    match (pull.merged_at, pull.closed_at) {
+        (Some(merged), _) => pull.moment_once(merged, "merged", None, None, &event.id),
+        (None, Some(closed)) => pull.moment_once(closed, "closed", None, None, &event.id),
+        _ => {}
+    }
+    adopt_branch_commits(&mut pull)?;
+    save(pull, settings)
 }
 
 fn counts_as_reviewer(reviewer: &Account, author: &str) -> bool {
@@ -323,41 +381,68 @@ fn deployment(event: &Event, body: payload::DeploymentEvent, settings: &Settings
         return Ok(());
     }
     let id = format!("deployment/{}", body.deployment.id);
-    let created = time(body.deployment.created_at.as_deref()).unwrap_or_default();
     update_deploy(&body.repository.full_name, &id, settings, |deploy| {
-        deploy.environment = environment.clone();
-        deploy.sha = deploy.sha.clone().or(body.deployment.sha.clone());
-        deploy.created_at = created;
-        deploy.at = deploy.at.max(created);
-        deploy.event_ids.push(event.id.clone());
+        created(deploy, &body.deployment, &environment, &event.id);
     })
 }
 
 fn deployment_status(event: &Event, body: payload::DeploymentStatusEvent, settings: &Settings) -> Result<()> {
     let environment =
         body.deployment_status.environment.clone().or(body.deployment.environment.clone()).unwrap_or_default();
+    if !settings.is_production(&environment) || final_outcome(&body.deployment_status).is_none() {
+        return Ok(());
+    }
+    let id = format!("deployment/{}", body.deployment.id);
+    update_deploy(&body.repository.full_name, &id, settings, |deploy| {
+        created(deploy, &body.deployment, &environment, &event.id);
+        settle(deploy, &body.deployment_status);
+    })
+}
+
+/// A deployment and its statuses read by a backfill.
+fn backfilled_deployment(event: &Event, body: payload::BackfillDeployment, settings: &Settings) -> Result<()> {
+    let environment = body.deployment.environment.clone().unwrap_or_default();
     if !settings.is_production(&environment) {
         return Ok(());
     }
-    let outcome = match body.deployment_status.state.as_str() {
-        "success" => "success",
-        "failure" | "error" => "failure",
-        _ => return Ok(()),
-    };
-    let at = time(body.deployment_status.created_at.as_deref()).unwrap_or_default();
-    let created = time(body.deployment.created_at.as_deref()).unwrap_or(at);
     let id = format!("deployment/{}", body.deployment.id);
     update_deploy(&body.repository.full_name, &id, settings, |deploy| {
-        deploy.environment = environment.clone();
-        deploy.sha = deploy.sha.clone().or(body.deployment.sha.clone());
-        deploy.created_at = created;
-        // The latest final status decides.
-        if deploy.outcome.is_none() || at >= deploy.at {
-            deploy.outcome = Some(outcome.into());
-            deploy.at = at;
+        created(deploy, &body.deployment, &environment, &event.id);
+        for status in &body.statuses {
+            settle(deploy, status);
         }
-        deploy.event_ids.push(event.id.clone());
     })
+}
+
+/// Takes what the deployment itself says.
+fn created(deploy: &mut Deploy, deployment: &payload::Deployment, environment: &str, event_id: &str) {
+    let created = time(deployment.created_at.as_deref()).unwrap_or_default();
+    deploy.environment = environment.into();
+    deploy.sha = deploy.sha.clone().or(deployment.sha.clone());
+    deploy.created_at = created;
+    if deploy.outcome.is_none() {
+        deploy.at = deploy.at.max(created);
+    }
+    deploy.event_ids.push(event_id.into());
+}
+
+/// `success` or `failure` for a final status; `None` while it is in progress.
+fn final_outcome(status: &payload::DeploymentStatus) -> Option<&'static str> {
+    match status.state.as_str() {
+        "success" => Some("success"),
+        "failure" | "error" => Some("failure"),
+        _ => None,
+    }
+}
+
+/// Applies a status: the latest final status decides the outcome.
+fn settle(deploy: &mut Deploy, status: &payload::DeploymentStatus) {
+    let Some(outcome) = final_outcome(status) else { return };
+    let at = time(status.created_at.as_deref()).unwrap_or_default();
+    if deploy.outcome.is_none() || at >= deploy.at {
+        deploy.outcome = Some(outcome.into());
+        deploy.at = at;
+    }
 }
 
 fn workflow_run(event: &Event, body: payload::WorkflowRunEvent, settings: &Settings) -> Result<()> {

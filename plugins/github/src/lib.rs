@@ -3,11 +3,14 @@
 //! flow, delivery reliability and DORA figures, each traceable to the events it
 //! came from. Definitions: `docs/metrics.md`.
 
+mod backfill;
 mod ingest;
 mod payload;
 mod pull;
+mod redeliver;
 mod repo;
 mod report;
+mod rest;
 mod routes;
 mod settings;
 
@@ -25,6 +28,12 @@ impl Plugin for Github {
         )
         .webhook_source(WebhookSource::github("github"))
         .subscribe("github.*")
+        .capability("http")
+        .schedule(backfill::SCHEDULE, backfill::EVERY_S)
+        .schedule(
+            redeliver::SCHEDULE,
+            config::get("redeliver_every_s").ok().flatten().unwrap_or(settings::REDELIVER_EVERY_S).max(1),
+        )
     }
 
     fn routes() -> Vec<Route> {
@@ -64,7 +73,55 @@ impl Plugin for Github {
                  default-branch runs of workflows matching `deploy_workflows`; without any in the window, merges \
                  to the default branch stand in and `basis` says `merges`. `include=items` lists the deployments.",
             ),
+            post("/backfill", backfill::start)
+                .min_role(Role::Admin)
+                .status(202)
+                .summary("Import a repository's history through GitHub's REST API")
+                .description(
+                    "Checks that the repository is reachable with the plugin's `token` (through the host's `http` \
+                     capability; `api_url` and the plugin's `http_allow` name the API host), then queues a job that \
+                     imports pull requests updated since `since` (with their reviews, review comments, commits and \
+                     draft changes), production deployments created since then (with their statuses) and deploy \
+                     workflow runs. Items become `github.backfill.*` events folded like webhooks: history that also \
+                     arrives by webhook counts once. The job honours GitHub's rate limits and resumes after a \
+                     restart; follow it at `GET /api/v1/github/backfill/{id}`. 409 while a backfill of the same \
+                     repository runs; 409 without a token.",
+                ),
+            get("/backfill", backfill::list)
+                .min_role(Role::Admin)
+                .summary("Backfill jobs, oldest first")
+                .description("Paginated with `cursor` and `limit`; each job as in `GET /backfill/{id}`."),
+            get("/backfill/{id}", backfill::progress)
+                .min_role(Role::Admin)
+                .summary("A backfill's progress")
+                .description(
+                    "Pages read, requests made, items imported (each an event), what is still pending, rate-limit \
+                 waits, the time it waits until, and an ETA: the requests known to remain at the pace so far \
+                 (an estimate that firms up as the listing is read).",
+                ),
+            put("/redeliver", redeliver::watch)
+                .min_role(Role::Admin)
+                .summary("Watch webhooks for failed deliveries")
+                .description(
+                    "GitHub never retries a failed delivery by itself. For each hook listed here (the API path of \
+                     a GitHub webhook that delivers to this org's endpoint), the `redeliver` schedule (every 10 \
+                     minutes unless `redeliver_every_s` says) lists its deliveries of the last 3 days and asks \
+                     GitHub to redeliver those that never succeeded, 3 times at most each. Needs the plugin's \
+                     `token` with admin:repo_hook (or admin:org_hook). Replaces the list.",
+                ),
+            get("/redeliver", redeliver::watched)
+                .min_role(Role::Admin)
+                .summary("Watched webhooks and the deliveries asked for again")
+                .description("Per hook, by delivery GUID: how many times a redelivery was asked for, and when last."),
         ]
+    }
+
+    fn on_tick(schedule: &str, now: Timestamp, _principal: Principal) -> Result<()> {
+        match schedule {
+            backfill::SCHEDULE => backfill::tick(now),
+            redeliver::SCHEDULE => redeliver::tick(now),
+            _ => Ok(()),
+        }
     }
 
     fn on_event(event: Event) -> Result<()> {

@@ -3,27 +3,27 @@
 
 use devpulse_sdk::prelude::*;
 
-#[derive(Deserialize, Debug, Clone, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
 pub struct Account {
     pub login: String,
     #[serde(rename = "type")]
     pub kind: Option<String>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
 pub struct Repository {
     pub full_name: String,
     pub default_branch: Option<String>,
 }
 
-#[derive(Deserialize, Debug, Clone, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
 pub struct Ref {
     #[serde(rename = "ref")]
     pub name: String,
     pub sha: String,
 }
 
-#[derive(Deserialize, Debug, Clone, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
 pub struct PullRequest {
     pub number: u64,
     pub title: Option<String>,
@@ -48,7 +48,7 @@ pub struct PullRequestEvent {
     pub sender: Option<Account>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct ReviewBody {
     pub id: u64,
     pub user: Option<Account>,
@@ -65,7 +65,7 @@ pub struct ReviewEvent {
     pub sender: Option<Account>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct CommentBody {
     pub id: u64,
     pub user: Option<Account>,
@@ -80,7 +80,7 @@ pub struct ReviewCommentEvent {
     pub repository: Repository,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct PushCommit {
     pub id: String,
     pub timestamp: Option<String>,
@@ -95,7 +95,7 @@ pub struct PushEvent {
     pub repository: Repository,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Deployment {
     pub id: u64,
     pub sha: Option<String>,
@@ -109,7 +109,7 @@ pub struct DeploymentEvent {
     pub repository: Repository,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct DeploymentStatus {
     pub state: String,
     pub environment: Option<String>,
@@ -123,7 +123,7 @@ pub struct DeploymentStatusEvent {
     pub repository: Repository,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct WorkflowRun {
     pub id: u64,
     pub name: Option<String>,
@@ -134,7 +134,7 @@ pub struct WorkflowRun {
     pub updated_at: Option<String>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct WorkflowRunEvent {
     pub action: String,
     pub workflow_run: WorkflowRun,
@@ -158,6 +158,36 @@ pub struct InstallationEvent {
     pub installation: Installation,
     #[serde(default)]
     pub repositories: Option<Vec<InstallationRepository>>,
+}
+
+/// What a backfill read about one pull request through the REST API: the
+/// event `github.backfill.pull`, emitted so that backfilled facts live in the
+/// event log (provenance, rebuilds) like webhook ones.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct BackfillPull {
+    pub repository: Repository,
+    pub pull_request: PullRequest,
+    /// `ready_for_review` and `convert_to_draft` issue events, in time order.
+    pub draft_changes: Vec<DraftChange>,
+    pub reviews: Vec<ReviewBody>,
+    pub comments: Vec<CommentBody>,
+    pub commits: Vec<PushCommit>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct DraftChange {
+    /// `ready_for_review` or `convert_to_draft`.
+    pub event: String,
+    pub created_at: String,
+    pub actor: Option<Account>,
+}
+
+/// One deployment and its statuses, read by a backfill: `github.backfill.deployment`.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct BackfillDeployment {
+    pub repository: Repository,
+    pub deployment: Deployment,
+    pub statuses: Vec<DeploymentStatus>,
 }
 
 /// Milliseconds since the epoch of an RFC 3339 time.

@@ -179,6 +179,23 @@ impl Pull {
         );
     }
 
+    /// Adds a timeline point unless one says the same `what` about the same
+    /// `detail` already, whichever event it came from: a fact known from both a
+    /// webhook and a backfill shows once.
+    pub fn moment_once(
+        &mut self,
+        at: Timestamp,
+        what: &str,
+        detail: Option<&str>,
+        actor: Option<&str>,
+        event_id: &str,
+    ) {
+        let known = self.timeline.values().any(|moment| moment.what == what && moment.detail.as_deref() == detail);
+        if !known {
+            self.moment_about(at, what, detail, actor, event_id);
+        }
+    }
+
     /// The timeline in time order.
     pub fn timeline(&self) -> Vec<Moment> {
         let mut moments: Vec<Moment> = self.timeline.values().cloned().collect();

@@ -11,7 +11,16 @@ pub struct Settings {
     pub deploy_workflows: Vec<String>,
     /// Bot-authored pull requests are left out of the figures unless this is set.
     pub include_bot_authors: bool,
+    /// A GitHub token for backfills and redelivery (read access to pull
+    /// requests, deployments and actions; admin:repo_hook to redeliver).
+    pub token: Option<String>,
+    /// The REST API's base URL (GitHub Enterprise: `https://HOST/api/v3`).
+    /// Its host must be in the plugin's `http_allow`.
+    pub api_url: String,
 }
+
+/// How often failed deliveries are looked for, unless `redeliver_every_s` says.
+pub const REDELIVER_EVERY_S: u32 = 600;
 
 impl Settings {
     pub fn load() -> Result<Self> {
@@ -20,6 +29,8 @@ impl Settings {
                 .unwrap_or_else(|| vec!["production".into(), "prod".into(), "production-*".into()]),
             deploy_workflows: config::get("deploy_workflows")?.unwrap_or_else(|| vec!["deploy*".into()]),
             include_bot_authors: config::get("include_bot_authors")?.unwrap_or(false),
+            token: config::get("token")?,
+            api_url: config::get("api_url")?.unwrap_or_else(|| "https://api.github.com".into()),
         })
     }
 

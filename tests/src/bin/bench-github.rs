@@ -1,0 +1,230 @@
+//! The `github` plugin's figures in docs/performance.md (`scripts/bench-github`):
+//! a year of history for 50 repositories and 200 authors, sent as 100,000
+//! signed webhook deliveries (pushes, pull requests opened and merged, reviews,
+//! review comments, production deployments, in the shapes GitHub sends), timed
+//! until the plugin has handled the last one; then the latency of `summary`,
+//! `dora` and `metrics/query` over that year, sequentially, p50 and p99.
+
+use clap::Parser;
+use devpulse_e2e::{Backend, TestServer, delivery_to, github_headers};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    /// `sqlite` or `postgres`.
+    #[arg(long, default_value = "sqlite")]
+    backend: String,
+    #[arg(long, default_value_t = 100_000)]
+    events: usize,
+    /// Requests per route for the latency figures.
+    #[arg(long, default_value_t = 200)]
+    samples: usize,
+    /// Deliveries in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+}
+
+const SECRET: &str = "bench-secret";
+const REPOS: usize = 50;
+const AUTHORS: usize = 200;
+const YEAR_START: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+const DAY: i64 = 86_400_000;
+const H: i64 = 3_600_000;
+
+fn at(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+}
+
+fn user(index: usize) -> Value {
+    json!({"login": format!("dev{index:03}"), "type": "User"})
+}
+
+fn repository(index: usize) -> Value {
+    let name = format!("svc{index:02}");
+    json!({"full_name": format!("acme/{name}"), "name": name, "default_branch": "main", "owner": {"login": "acme"}})
+}
+
+/// The deliveries of one merged pull request (and every tenth one's
+/// deployment): `(kind, payload)`.
+fn pull_history(index: usize) -> Vec<(&'static str, Value)> {
+    let repo = repository(index % REPOS);
+    let author = index % AUTHORS;
+    let reviewer = (index * 7 + 3) % AUTHORS;
+    let number = index / REPOS + 1;
+    // Spread over the year; each step of the pull request a few hours apart.
+    let start = YEAR_START + (index as i64 * 7_919 % 360) * DAY + (index as i64 % 8) * H;
+    let branch = format!("feature-{index}");
+    let pr = |updated: i64, merged: bool| {
+        json!({
+            "number": number, "title": format!("Change {index}"), "user": user(author), "draft": false,
+            "created_at": at(start + H), "updated_at": at(updated),
+            "closed_at": if merged { json!(at(start + 9 * H)) } else { Value::Null },
+            "merged_at": if merged { json!(at(start + 9 * H)) } else { Value::Null },
+            "merge_commit_sha": if merged { json!(format!("m{index}")) } else { Value::Null },
+            "head": {"ref": branch, "sha": format!("h{index}")}, "base": {"ref": "main", "sha": "base"},
+            "additions": 10 + index % 300, "deletions": index % 40,
+        })
+    };
+    let mut history = vec![
+        (
+            "push",
+            json!({"ref": format!("refs/heads/{branch}"), "after": format!("c{index}"),
+                   "commits": [{"id": format!("c{index}"), "timestamp": at(start)}], "repository": repo}),
+        ),
+        (
+            "pull_request",
+            json!({"action": "opened", "number": number, "pull_request": pr(start + H, false), "repository": repo, "sender": user(author)}),
+        ),
+        (
+            "pull_request_review_comment",
+            json!({"action": "created", "comment": {"id": index, "user": user(reviewer), "created_at": at(start + 3 * H)},
+                   "pull_request": pr(start + 3 * H, false), "repository": repo}),
+        ),
+        (
+            "pull_request_review",
+            json!({"action": "submitted", "review": {"id": index, "user": user(reviewer), "submitted_at": at(start + 5 * H), "state": "approved"},
+                   "pull_request": pr(start + 5 * H, false), "repository": repo, "sender": user(reviewer)}),
+        ),
+        (
+            "pull_request",
+            json!({"action": "closed", "number": number, "pull_request": pr(start + 9 * H, true), "repository": repo, "sender": user(author)}),
+        ),
+    ];
+    if index % 10 == 0 {
+        let state = if index % 70 == 0 { "failure" } else { "success" };
+        let deployment = json!({"id": index, "sha": format!("m{index}"), "environment": "production", "created_at": at(start + 10 * H)});
+        history.push((
+            "deployment_status",
+            json!({"action": "created", "deployment_status": {"state": state, "environment": "production", "created_at": at(start + 10 * H)},
+                   "deployment": deployment, "repository": repo}),
+        ));
+    }
+    history
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> f64 {
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let backend = match args.backend.as_str() {
+        "postgres" => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    let server = TestServer::start(backend).await.ok_or_else(|| anyhow::anyhow!("{} is unavailable", args.backend))?;
+    let hook = server.configure_hook("github", SECRET).await;
+    let url = server.url(&hook);
+
+    let mut deliveries = Vec::with_capacity(args.events);
+    let mut index = 0;
+    while deliveries.len() < args.events {
+        for (kind, payload) in pull_history(index) {
+            if deliveries.len() < args.events {
+                deliveries.push((kind, serde_json::to_vec(&payload)?));
+            }
+        }
+        index += 1;
+    }
+    let bytes: usize = deliveries.iter().map(|(_, body)| body.len()).sum();
+    eprintln!(
+        "{}: {} deliveries ({} pull requests, {} bytes on average), {} in flight",
+        args.backend,
+        deliveries.len(),
+        index,
+        bytes / deliveries.len(),
+        args.concurrency
+    );
+
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut last_ids: VecDeque<String> = VecDeque::new();
+    for (number, (kind, body)) in deliveries.into_iter().enumerate() {
+        if in_flight.len() >= args.concurrency
+            && let Some(done) = in_flight.join_next().await
+        {
+            remember(&mut last_ids, done?);
+        }
+        let (http, url) = (http.clone(), url.clone());
+        in_flight.spawn(async move {
+            let headers = github_headers(SECRET, kind, &format!("bench-{number}"), &body);
+            devpulse_e2e::deliver(&http, &url, &headers, body).await
+        });
+    }
+    while let Some(done) = in_flight.join_next().await {
+        remember(&mut last_ids, done?);
+    }
+    let acked = started.elapsed();
+    // Delivery to a plugin follows the log's order: once the last acknowledged
+    // events are handled, all are.
+    for id in &last_ids {
+        loop {
+            let (_, event) = server.get(&format!("/api/v1/events/{id}")).await;
+            if delivery_to(&event, "github")["status"] == "delivered" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let handled = started.elapsed();
+    let events = args.events as f64;
+    println!(
+        "{}: ingest {} events: all acknowledged in {:.1} s, handled by the plugin in {:.1} s: {:.0} events/s end to end",
+        args.backend,
+        args.events,
+        acked.as_secs_f64(),
+        handled.as_secs_f64(),
+        events / handled.as_secs_f64()
+    );
+
+    let year = "from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z";
+    let (_, count) =
+        server.get(&format!("/api/v1/metrics/query?plugin=github&name=pr_cycle_time_s&{year}&agg=count")).await;
+    println!("{}: merged pull requests recorded: {}", args.backend, count["series"][0]["buckets"][0]["value"]);
+    let routes = [
+        ("summary", format!("/api/v1/github/summary?{year}")),
+        ("summary by repo", format!("/api/v1/github/summary?{year}&group_by=repo")),
+        ("dora", format!("/api/v1/github/dora?{year}")),
+        (
+            "metrics/query (weekly p90 by repo)",
+            format!("/api/v1/metrics/query?plugin=github&name=pr_cycle_time_s&{year}&step=1w&agg=p90&group_by=repo"),
+        ),
+    ];
+    for (name, path) in routes {
+        let (status, body) = server.get(&path).await;
+        anyhow::ensure!(status == 200, "{path}: {status} {body}");
+        let mut times = Vec::with_capacity(args.samples);
+        for _ in 0..args.samples {
+            let began = Instant::now();
+            let (status, _) = server.get(&path).await;
+            times.push(began.elapsed());
+            anyhow::ensure!(status == 200, "{path}: {status}");
+        }
+        times.sort();
+        println!(
+            "{}: {name}: p50 {:.1} ms, p99 {:.1} ms ({} requests)",
+            args.backend,
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            args.samples
+        );
+    }
+    server.stop().await;
+    Ok(())
+}
+
+/// Keeps the ids of the last acknowledged events.
+fn remember(last: &mut VecDeque<String>, (status, ack): (u16, Value)) {
+    assert_eq!(status, 202, "a delivery was refused: {ack}");
+    if let Some(id) = ack["event_id"].as_str() {
+        last.push_back(id.to_owned());
+        if last.len() > 64 {
+            last.pop_front();
+        }
+    }
+}
