@@ -318,8 +318,9 @@ async fn backfill_from_github_resumes_after_a_restart_and_counts_once() {
     let last = deliver_all(&server, &hook, after).await;
     caught_up(&server, &last).await;
     check_scenario(&server).await;
-    let (_, first) = server.get("/api/v1/github/pulls/acme/api/1").await;
-    let kinds = timeline_kinds(&server, &first).await;
+    // Pull request 4's webhooks came after the backfill: its moments name the backfill's events.
+    let (_, fourth) = server.get("/api/v1/github/pulls/acme/api/4").await;
+    let kinds = timeline_kinds(&server, &fourth).await;
     assert!(kinds.contains("github.backfill.pull"), "backfilled moments name their event: {kinds:?}");
     server.stop().await;
 }
@@ -334,20 +335,24 @@ async fn timeline_kinds(server: &TestServer, pull: &Value) -> std::collections::
     kinds
 }
 
-/// A delivery GitHub failed to make is asked for again by the `redeliver`
-/// schedule, reaches DevPulse signed, and is not asked for once it succeeded.
+/// `PUT /api/v1/github/redeliver` with `hooks`.
+async fn watch(server: &TestServer, hooks: Value) -> Value {
+    let body = json!({ "hooks": hooks });
+    let (status, watched) =
+        server.call_as(&server.token, reqwest::Method::PUT, "/api/v1/github/redeliver", Some(&body)).await;
+    assert_eq!(status, 200, "{watched}");
+    watched
+}
+
+/// A delivery GitHub failed to make is asked for again as soon as the hook is
+/// watched, reaches DevPulse signed, and is not asked for once it succeeded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_webhook_deliveries_are_redelivered() {
     let fake = FakeGithubServer::start(TOKEN, |_| {}).await;
-    let extra = "redeliver_every_s = 1\n";
-    let Some(server) = TestServer::start_with(Backend::Postgres, fake_github_config(&fake.url, extra)).await else {
+    let Some(server) = TestServer::start_with(Backend::Postgres, fake_github_config(&fake.url, "")).await else {
         return;
     };
     let hook = server.configure_hook("github", SECRET).await;
-    let watch = json!({"hooks": ["repos/acme/api/hooks/77"]});
-    let (status, watched) =
-        server.call_as(&server.token, reqwest::Method::PUT, "/api/v1/github/redeliver", Some(&watch)).await;
-    assert_eq!(status, 200, "{watched}");
     fake.deliver_to(&server.url(&hook), SECRET);
     let (kind, guid, payload) = scenario().into_iter().find(|(kind, _, _)| kind == "pull_request").unwrap();
     let now = chrono::Utc::now().timestamp_millis();
@@ -356,6 +361,12 @@ async fn failed_webhook_deliveries_are_redelivered() {
         github.record_delivery("delivered-fine", "ping", json!({}), 202, false, now - 120_000);
         github.record_delivery(&guid, &kind, payload, 502, false, now - 60_000);
     }
+    let (status, _) = server
+        .call_as(&server.token, reqwest::Method::PUT, "/api/v1/github/redeliver", Some(&json!({"hooks": ["nope"]})))
+        .await;
+    assert_eq!(status, 400, "a hook path that is not one is refused");
+    let watched = watch(&server, json!(["repos/acme/api/hooks/77"])).await;
+    assert_eq!(watched["hooks"][0]["asked"][&guid]["times"], 1, "{watched}");
     let listed = server
         .wait_for(Duration::from_secs(60), || async {
             let (_, pulls) = server.get("/api/v1/github/pulls?repo=acme/api").await;
@@ -364,12 +375,14 @@ async fn failed_webhook_deliveries_are_redelivered() {
         .await
         .expect("the redelivered pull request arrives");
     assert_eq!(listed["items"][0]["number"], 1);
-    // Later ticks see the successful redelivery and ask for nothing more.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let github = fake.fake.lock().unwrap();
-    assert_eq!(github.redeliveries_asked.len(), 1, "asked once, for the failed delivery only");
-    let redelivered = github.deliveries.iter().find(|delivery| delivery.redelivery).unwrap();
-    assert_eq!((redelivered.guid.as_str(), redelivered.status_code), (guid.as_str(), 202));
-    drop(github);
+
+    // The next pass sees the successful redelivery and asks for nothing more.
+    watch(&server, json!(["repos/acme/api/hooks/77"])).await;
+    {
+        let github = fake.fake.lock().unwrap();
+        assert_eq!(github.redeliveries_asked.len(), 1, "asked once, for the failed delivery only");
+        let redelivered = github.deliveries.iter().find(|delivery| delivery.redelivery).unwrap();
+        assert_eq!((redelivered.guid.as_str(), redelivered.status_code), (guid.as_str(), 202));
+    }
     server.stop().await;
 }

@@ -30,10 +30,7 @@ impl Plugin for Github {
         .subscribe("github.*")
         .capability("http")
         .schedule(backfill::SCHEDULE, backfill::EVERY_S)
-        .schedule(
-            redeliver::SCHEDULE,
-            config::get("redeliver_every_s").ok().flatten().unwrap_or(settings::REDELIVER_EVERY_S).max(1),
-        )
+        .schedule(redeliver::SCHEDULE, redeliver::EVERY_S)
     }
 
     fn routes() -> Vec<Route> {
@@ -105,9 +102,9 @@ impl Plugin for Github {
                 .description(
                     "GitHub never retries a failed delivery by itself. For each hook listed here (the API path of \
                      a GitHub webhook that delivers to this org's endpoint), the `redeliver` schedule (every 10 \
-                     minutes unless `redeliver_every_s` says) lists its deliveries of the last 3 days and asks \
-                     GitHub to redeliver those that never succeeded, 3 times at most each. Needs the plugin's \
-                     `token` with admin:repo_hook (or admin:org_hook). Replaces the list.",
+                     minutes, and once right away when the list is saved) lists its deliveries of the last 3 days \
+                     and asks GitHub to redeliver those that never succeeded, 3 times at most each. Needs the \
+                     plugin's `token` with admin:repo_hook (or admin:org_hook). Replaces the list.",
                 ),
             get("/redeliver", redeliver::watched)
                 .min_role(Role::Admin)

@@ -12,6 +12,8 @@ use devpulse_sdk::prelude::*;
 use std::collections::BTreeMap;
 
 pub const SCHEDULE: &str = "redeliver";
+/// Every 10 minutes: a delivery is redeliverable for 3 days.
+pub const EVERY_S: u32 = 600;
 
 /// GitHub keeps deliveries, and redelivers them, for this long.
 const KEPT_MS: i64 = 3 * 86_400_000;
@@ -84,7 +86,8 @@ fn valid_hook(path: &str) -> bool {
     }
 }
 
-/// `PUT /redeliver`: replaces the org's watched hooks.
+/// `PUT /redeliver`: replaces the org's watched hooks and makes a first pass
+/// over them at once.
 pub fn watch(call: Call<(), Watched>) -> Result<WatchedView> {
     let hooks: Vec<String> = call.body.hooks.iter().map(|hook| hook.trim_matches('/').to_owned()).collect();
     if let Some(bad) = hooks.iter().find(|hook| !valid_hook(hook)) {
@@ -92,7 +95,9 @@ pub fn watch(call: Call<(), Watched>) -> Result<WatchedView> {
             "{bad:?} is not repos/{{owner}}/{{repo}}/hooks/{{id}} or orgs/{{org}}/hooks/{{id}}"
         )));
     }
-    storage::put(WATCHED_KEY, &Watched { hooks })?;
+    let watched = Watched { hooks };
+    storage::put(WATCHED_KEY, &watched)?;
+    repair_all(&watched, now())?;
     view()
 }
 
@@ -117,7 +122,10 @@ fn view() -> Result<WatchedView> {
 
 /// The `redeliver` schedule: the org's watched hooks, each in turn.
 pub fn tick(now: Timestamp) -> Result<()> {
-    let watched: Watched = storage::get(WATCHED_KEY)?.unwrap_or_default();
+    repair_all(&storage::get(WATCHED_KEY)?.unwrap_or_default(), now)
+}
+
+fn repair_all(watched: &Watched, now: Timestamp) -> Result<()> {
     if watched.hooks.is_empty() {
         return Ok(());
     }

@@ -19,9 +19,6 @@ pub struct Settings {
     pub api_url: String,
 }
 
-/// How often failed deliveries are looked for, unless `redeliver_every_s` says.
-pub const REDELIVER_EVERY_S: u32 = 600;
-
 impl Settings {
     pub fn load() -> Result<Self> {
         Ok(Settings {

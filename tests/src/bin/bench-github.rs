@@ -92,8 +92,8 @@ fn pull_history(index: usize) -> Vec<(&'static str, Value)> {
             json!({"action": "closed", "number": number, "pull_request": pr(start + 9 * H, true), "repository": repo, "sender": user(author)}),
         ),
     ];
-    if index % 10 == 0 {
-        let state = if index % 70 == 0 { "failure" } else { "success" };
+    if index.is_multiple_of(10) {
+        let state = if index.is_multiple_of(70) { "failure" } else { "success" };
         let deployment = json!({"id": index, "sha": format!("m{index}"), "environment": "production", "created_at": at(start + 10 * H)});
         history.push((
             "deployment_status",
