@@ -286,7 +286,8 @@ pub fn tick(now: Timestamp) -> Result<()> {
         return Ok(());
     }
     let settings = Settings::load()?;
-    let api = Api::from_settings(&settings)?;
+    // Without a usable configuration every job fails, saying why.
+    let api = Api::from_settings(&settings);
     let started = Instant::now();
     for (_, id) in active {
         let Some(mut job) = storage::get::<Job>(&job_key(&id))? else {
@@ -294,7 +295,10 @@ pub fn tick(now: Timestamp) -> Result<()> {
             continue;
         };
         let began = Instant::now();
-        let outcome = advance(&mut job, &api, &settings, now, started);
+        let outcome = match &api {
+            Ok(api) => advance(&mut job, api, &settings, now, started),
+            Err(err) => Err(Error::Denied(err.to_string())),
+        };
         job.busy_ms += began.elapsed().as_millis() as u64;
         job.updated_at = now;
         match outcome {
