@@ -161,6 +161,25 @@ pub async fn create_token(args: &TokenCreateArgs) -> anyhow::Result<String> {
         FileConfig::load(path)?;
     }
     let db = crate::store::connect(&args.storage.database_url()).await?;
+    // SQLite refuses a transaction at once (no busy wait) when another process
+    // (the running server) wrote between its first read and its first write;
+    // the whole transaction is then tried again.
+    let mut attempts = 1;
+    let secret = loop {
+        match create_token_in(&db, args).await {
+            Err(err) if attempts < 10 && err.chain().any(|cause| cause.to_string().contains("database is locked")) => {
+                tracing::debug!(attempts, "the database was written meanwhile; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempts)).await;
+                attempts += 1;
+            }
+            other => break other?,
+        }
+    };
+    db.close().await?;
+    Ok(secret)
+}
+
+async fn create_token_in(db: &sea_orm::DatabaseConnection, args: &TokenCreateArgs) -> anyhow::Result<String> {
     let txn = db.begin().await?;
     let org = match identity::org_by_slug(&txn, &args.org).await? {
         Some(org) => org,
@@ -198,6 +217,5 @@ pub async fn create_token(args: &TokenCreateArgs) -> anyhow::Result<String> {
     )
     .await?;
     txn.commit().await?;
-    db.close().await?;
     Ok(created.secret)
 }
