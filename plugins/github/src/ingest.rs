@@ -376,14 +376,7 @@ fn record_figures(pull: &Pull, settings: &Settings) -> Result<()> {
 }
 
 fn deployment(event: &Event, body: payload::DeploymentEvent, settings: &Settings) -> Result<()> {
-    let environment = body.deployment.environment.clone().unwrap_or_default();
-    if !settings.is_production(&environment) {
-        return Ok(());
-    }
-    let id = format!("deployment/{}", body.deployment.id);
-    update_deploy(&body.repository.full_name, &id, settings, |deploy| {
-        created(deploy, &body.deployment, &environment, &event.id);
-    })
+    production_deployment(event, &body.repository, &body.deployment, &[], settings)
 }
 
 fn deployment_status(event: &Event, body: payload::DeploymentStatusEvent, settings: &Settings) -> Result<()> {
@@ -401,14 +394,25 @@ fn deployment_status(event: &Event, body: payload::DeploymentStatusEvent, settin
 
 /// A deployment and its statuses read by a backfill.
 fn backfilled_deployment(event: &Event, body: payload::BackfillDeployment, settings: &Settings) -> Result<()> {
-    let environment = body.deployment.environment.clone().unwrap_or_default();
+    production_deployment(event, &body.repository, &body.deployment, &body.statuses, settings)
+}
+
+/// A deployment (with the statuses known of it) in a production environment.
+fn production_deployment(
+    event: &Event,
+    repository: &Repository,
+    deployment: &payload::Deployment,
+    statuses: &[payload::DeploymentStatus],
+    settings: &Settings,
+) -> Result<()> {
+    let environment = deployment.environment.clone().unwrap_or_default();
     if !settings.is_production(&environment) {
         return Ok(());
     }
-    let id = format!("deployment/{}", body.deployment.id);
-    update_deploy(&body.repository.full_name, &id, settings, |deploy| {
-        created(deploy, &body.deployment, &environment, &event.id);
-        for status in &body.statuses {
+    let id = format!("deployment/{}", deployment.id);
+    update_deploy(&repository.full_name, &id, settings, |deploy| {
+        created(deploy, deployment, &environment, &event.id);
+        for status in statuses {
             settle(deploy, status);
         }
     })
