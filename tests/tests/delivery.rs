@@ -361,7 +361,52 @@ async fn crash_mid_stream(backend: Backend) {
     }
 }
 
-on_both_backends!(dead_letter_then_replay, rebuild_with_a_changed_plugin, crash_mid_stream);
+/// A plugin that subscribes to none of the log's events (the bundled `hello`
+/// here) moves its cursor past them, instead of reading the whole log again
+/// each time new events wake it.
+async fn idle_plugins_skip_events_they_do_not_read(backend: Backend) {
+    const EVENTS: usize = 1_100;
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let hook = server.configure_hook("github", SECRET).await;
+    let mut lanes = tokio::task::JoinSet::new();
+    for lane in 0..8 {
+        let (http, url) = (server.http.clone(), server.url(&hook));
+        lanes.spawn(async move {
+            for n in (lane..EVENTS).step_by(8) {
+                let body = payload(n, false);
+                let headers = github_headers(SECRET, "issues", &format!("skip-{n}"), &body);
+                assert_eq!(deliver(&http, &url, &headers, body).await.0, 202);
+            }
+        });
+    }
+    while let Some(lane) = lanes.join_next().await {
+        lane.unwrap();
+    }
+    let db = server.db().await;
+    let position = server
+        .wait_for(Duration::from_secs(60), || async {
+            use devpulse::store::entities::delivery_cursor;
+            let cursor = delivery_cursor::Entity::find()
+                .filter(delivery_cursor::Column::Plugin.eq("hello"))
+                .one(&db)
+                .await
+                .unwrap()?;
+            (cursor.position >= 1_000).then_some(cursor.position)
+        })
+        .await;
+    assert!(position.is_some(), "hello's cursor stayed behind events it does not subscribe to");
+    db.close().await.unwrap();
+    server.stop().await;
+}
+
+on_both_backends!(
+    dead_letter_then_replay,
+    rebuild_with_a_changed_plugin,
+    crash_mid_stream,
+    idle_plugins_skip_events_they_do_not_read
+);
 
 async fn wait_loaded(http: &reqwest::Client, base: &str, token: &str) {
     for _ in 0..300 {

@@ -20,6 +20,10 @@ use std::time::Duration;
 /// How long an idle partition sleeps when nothing wakes it.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
+/// How many events of other plugins an idle partition lets pass before it
+/// moves its cursor past them (a write, so not after every one).
+const SKIP_AHEAD: i64 = 1_000;
+
 /// What one step of the loop found.
 enum Step {
     /// Work was done; look again at once.
@@ -84,6 +88,9 @@ async fn step(
     {
         return Ok(Step::Idle(Duration::from_millis((retry_at - now) as u64)));
     }
+    // Read before the batch: every event up to the head is committed (writers
+    // append under the log lock), so an empty batch means none of them is ours.
+    let head = event_log::head(db, &partition.org).await?;
     let events =
         event_log::next_batch(db, &partition.org, cursor.position, &plugin.manifest.subscriptions, config.batch_size)
             .await?;
@@ -100,6 +107,11 @@ async fn step(
                 "rebuild caught up; switched over"
             );
             return Ok(Step::Retired);
+        }
+        // Skip what other plugins' events the log has grown by, so the next look
+        // starts there instead of reading them again.
+        if head - cursor.position >= SKIP_AHEAD {
+            delivery::advance(db, &cursor, cursor.position, head).await?;
         }
         return Ok(Step::Idle(IDLE_POLL));
     };
