@@ -78,6 +78,41 @@ impl PgDatabase {
     }
 }
 
+/// A fresh, empty database for tests that use the store directly: a SQLite
+/// file in a temporary folder, or a new PostgreSQL database.
+pub struct ScratchDatabase {
+    pub url: String,
+    postgres: Option<PgDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+impl ScratchDatabase {
+    /// `None` (after [`unavailable`]) when PostgreSQL does not answer.
+    pub async fn create(backend: Backend) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let (url, postgres) = match backend {
+            Backend::Sqlite => (devpulse::store::default_url(dir.path()), None),
+            Backend::Postgres => {
+                let pg = PgDatabase::create().await?;
+                (pg.url.clone(), Some(pg))
+            }
+        };
+        Some(ScratchDatabase { url, postgres, _dir: dir })
+    }
+
+    /// Connects with every migration applied.
+    pub async fn connect(&self) -> sea_orm::DatabaseConnection {
+        devpulse::store::connect(&self.url).await.expect("open the scratch database")
+    }
+
+    /// Drops a PostgreSQL database (the SQLite file goes with its folder).
+    pub async fn drop_now(self) {
+        if let Some(pg) = self.postgres {
+            pg.drop_now().await;
+        }
+    }
+}
+
 /// Options for [`TestServer::start_with`].
 #[derive(Default)]
 pub struct Options {

@@ -3,29 +3,18 @@
 
 use devpulse::store::documents::{self, Scope};
 use devpulse::store::writes::WriteSet;
-use devpulse_e2e::{Backend, PgDatabase, on_both_backends};
+use devpulse_e2e::{Backend, ScratchDatabase, on_both_backends};
 use serde_json::json;
-
-async fn database(backend: Backend) -> Option<(sea_orm::DatabaseConnection, Option<PgDatabase>, tempfile::TempDir)> {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, pg) = match backend {
-        Backend::Sqlite => (devpulse::store::default_url(dir.path()), None),
-        Backend::Postgres => {
-            let pg = PgDatabase::create().await?;
-            (pg.url.clone(), Some(pg))
-        }
-    };
-    Some((devpulse::store::connect(&url).await.unwrap(), pg, dir))
-}
 
 fn scope(plugin: &str, org: &str) -> Scope {
     Scope { plugin: plugin.into(), org: org.into(), generation: 0 }
 }
 
 async fn scans_merge_pending_writes_in_byte_order(backend: Backend) {
-    let Some((db, pg, _dir)) = database(backend).await else {
+    let Some(scratch) = ScratchDatabase::create(backend).await else {
         return;
     };
+    let db = scratch.connect().await;
     let hello = scope("hello", "acme");
     let mut committed = WriteSet::default();
     for key in ["a/1", "a/2", "a/3", "a/Z", "a/é", "b/1"] {
@@ -61,9 +50,7 @@ async fn scans_merge_pending_writes_in_byte_order(backend: Backend) {
     assert_eq!(keys(stored), ["a/1", "a/2", "a/25", "a/Z", "a/é"]);
     assert_eq!(documents::get(&db, &hello, "a/25").await.unwrap(), Some(json!("new")));
     db.close().await.unwrap();
-    if let Some(pg) = pg {
-        pg.drop_now().await;
-    }
+    scratch.drop_now().await;
 }
 
 on_both_backends!(scans_merge_pending_writes_in_byte_order);

@@ -113,6 +113,7 @@ impl MetricsApi {
         }
         let mut select = metric_series::Entity::find()
             .filter(metric_series::Column::Org.eq(principal.org_id.as_str()))
+            .filter(metric_series::Column::Projection.eq(series::Projection::Recorded.code()))
             .filter(live)
             .order_by_asc(metric_series::Column::Plugin)
             .order_by_asc(metric_series::Column::Name)
@@ -187,7 +188,9 @@ impl MetricsApi {
         };
         let generation = self.state.runtime.generations().live(&plugin.0, &principal.org_id).await?;
         let scope = Scope { plugin: plugin.0.clone(), org: principal.org_id.clone(), generation };
-        let groups = query::run(self.state.runtime.db(), &scope, &query).await.map_err(bad)?;
+        let groups = query::run(self.state.runtime.db(), self.state.runtime.series_index(), &scope, &query)
+            .await
+            .map_err(bad)?;
         let series = groups
             .into_iter()
             .map(|group| GroupView {

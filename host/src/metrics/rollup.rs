@@ -1,40 +1,69 @@
-//! The write side: a call's points go in raw and into hourly and daily rollups
-//! (count, sum, min, max and sketch bins) in the call's transaction. Upserts add
-//! to what is stored, so concurrent writers never lose a point and a rollup is
-//! always the exact merge of its points.
+//! The write side: a call's points go in raw and into hourly, daily and
+//! monthly rollups (count, sum, min, max and sketch bins) of their series and
+//! its projections, in the call's transaction. Upserts add to what is stored,
+//! so concurrent writers never lose a point and a rollup is always the exact
+//! merge of its points.
 
-use super::series::{self, Labels, labels_key};
+use super::series::{self, Labels, SeriesKey};
 use super::sketch;
 use crate::store::StoreError;
 use crate::store::documents::Scope;
 use crate::store::entities::{metric_point, metric_rollup, metric_rollup_bin};
+use chrono::Datelike;
 use sea_orm::sea_query::{Expr, OnConflict, SimpleExpr};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Set,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// Granularities rollups are kept at. Coarser queries merge these.
+/// Granularities rollups are kept at, all in UTC. A query covers its range
+/// with the coarsest buckets that fit (see `plan`), so a year reads about a
+/// dozen rows per series.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     Hour = 0,
     Day = 1,
+    /// Calendar months.
+    Month = 2,
 }
 
 impl Level {
-    pub const ALL: [Level; 2] = [Level::Hour, Level::Day];
+    pub const ALL: [Level; 3] = [Level::Hour, Level::Day, Level::Month];
 
-    pub fn millis(self) -> i64 {
+    /// The level stored as `code` in the rollup tables.
+    pub fn from_code(code: i16) -> Option<Level> {
+        Level::ALL.into_iter().find(|level| *level as i16 == code)
+    }
+
+    /// Start of the bucket holding `time`.
+    pub fn bucket(self, time: i64) -> i64 {
         match self {
-            Level::Hour => 3_600_000,
-            Level::Day => 86_400_000,
+            Level::Hour | Level::Day => time.div_euclid(self.fixed_width()) * self.fixed_width(),
+            Level::Month => month_start(time, 0).unwrap_or_else(|| Level::Day.bucket(time)),
         }
     }
 
-    /// Start of the bucket holding `time` (UTC).
-    pub fn bucket(self, time: i64) -> i64 {
-        time.div_euclid(self.millis()) * self.millis()
+    /// Start of the bucket after the one starting at `bucket`.
+    pub fn next(self, bucket: i64) -> i64 {
+        match self {
+            Level::Hour | Level::Day => bucket.saturating_add(self.fixed_width()),
+            Level::Month => month_start(bucket, 1).unwrap_or_else(|| Level::Day.next(bucket)),
+        }
     }
+
+    fn fixed_width(self) -> i64 {
+        match self {
+            Level::Hour => 3_600_000,
+            _ => 86_400_000,
+        }
+    }
+}
+
+/// The first instant of the month `months` after the one holding `time`;
+/// `None` outside the calendar's range.
+fn month_start(time: i64, months: u32) -> Option<i64> {
+    let day = chrono::DateTime::from_timestamp_millis(time)?.date_naive().with_day(1)?;
+    Some(day.checked_add_months(chrono::Months::new(months))?.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
 }
 
 /// A metric point as a plugin records it.
@@ -51,34 +80,39 @@ pub struct NewPoint {
 /// Rows per statement, well under every backend's bind-parameter limit.
 const CHUNK: usize = 500;
 
-type SeriesKey = (String, String);
 type RollupKey = (i64, Level, i64);
 type BinKey = (i64, Level, i64, i32);
 
-/// Stores `points` raw and in the rollups, on the caller's transaction. Keyed
-/// points first take the earlier point with their key out of the rollups.
+/// Stores `points` raw and in the rollups of their series and projections, on
+/// the caller's transaction. Keyed points first take the earlier point with
+/// their key out of the rollups.
 pub async fn record(db: &impl ConnectionTrait, scope: &Scope, points: Vec<NewPoint>) -> Result<(), StoreError> {
     if points.is_empty() {
         return Ok(());
     }
     let points = last_per_key(points);
     let replaced = replaced_points(db, scope, &points).await?;
-    let keyed: Vec<(SeriesKey, NewPoint)> =
-        points.into_iter().map(|point| ((point.name.clone(), labels_key(&point.labels)), point)).collect();
-    let wanted: BTreeSet<SeriesKey> = keyed.iter().map(|(key, _)| key.clone()).collect();
+    let keyed: Vec<(Vec<SeriesKey>, NewPoint)> =
+        points.into_iter().map(|point| (SeriesKey::of_point(&point.name, &point.labels), point)).collect();
+    let wanted: BTreeSet<SeriesKey> = keyed.iter().flat_map(|(keys, _)| keys.iter().cloned()).collect();
     let ids = series::ensure(db, scope, &wanted).await?;
-    retract(db, replaced).await?;
+    retract(db, scope, replaced).await?;
 
     // Sorted keys: concurrent writers touch rows in the same order (no deadlocks).
     let mut summaries: BTreeMap<RollupKey, sketch::Sketch> = BTreeMap::new();
     let mut bins: BTreeMap<BinKey, i64> = BTreeMap::new();
     let mut raw = Vec::with_capacity(keyed.len());
-    for (key, point) in keyed {
-        let Some(&series) = ids.get(&key) else { continue };
-        for level in Level::ALL {
-            let bucket = level.bucket(point.time);
-            summaries.entry((series, level, bucket)).or_default().add_summary(1, point.value, point.value, point.value);
-            *bins.entry((series, level, bucket, sketch::bin(point.value))).or_default() += 1;
+    for (keys, point) in keyed {
+        let targets: Vec<i64> = keys.iter().filter_map(|key| ids.get(key).copied()).collect();
+        // The recorded series comes first: the raw point refers to it.
+        let Some(&recorded) = targets.first().filter(|_| targets.len() == keys.len()) else { continue };
+        for series in targets {
+            for level in Level::ALL {
+                let bucket = level.bucket(point.time);
+                let summary = summaries.entry((series, level, bucket)).or_default();
+                summary.add_summary(1, point.value, point.value, point.value);
+                *bins.entry((series, level, bucket, sketch::bin(point.value))).or_default() += 1;
+            }
         }
         raw.push(metric_point::ActiveModel {
             id: NotSet,
@@ -89,7 +123,7 @@ pub async fn record(db: &impl ConnectionTrait, scope: &Scope, points: Vec<NewPoi
             labels: Set(serde_json::to_value(point.labels).unwrap_or_default()),
             time: Set(point.time),
             value: Set(point.value),
-            series_id: Set(Some(series)),
+            series_id: Set(Some(recorded)),
             key: Set(point.key),
         });
     }
@@ -195,19 +229,33 @@ async fn replaced_points(
 }
 
 /// Takes `old` points out of the rollups and deletes them. Counts, sums and
-/// bins subtract exactly; a bucket's min and max are read again from its
-/// remaining points; emptied rows go.
-async fn retract(db: &impl ConnectionTrait, old: Vec<metric_point::Model>) -> Result<(), StoreError> {
+/// bins subtract exactly; the min and max of a recorded series' bucket are
+/// read again from its remaining points, while a projection's stay as they
+/// were (bounds: queries for min or max read recorded series); emptied rows go.
+async fn retract(db: &impl ConnectionTrait, scope: &Scope, old: Vec<metric_point::Model>) -> Result<(), StoreError> {
+    if old.is_empty() {
+        return Ok(());
+    }
+    let keyed: Vec<(Vec<SeriesKey>, &metric_point::Model)> =
+        old.iter().map(|point| (SeriesKey::of_point(&point.name, &series::labels_of_point(point)), point)).collect();
+    let wanted: BTreeSet<SeriesKey> = keyed.iter().flat_map(|(keys, _)| keys.iter().cloned()).collect();
+    let ids = series::ensure(db, scope, &wanted).await?;
     let mut summaries: BTreeMap<RollupKey, (i64, f64)> = BTreeMap::new();
     let mut bins: BTreeMap<BinKey, i64> = BTreeMap::new();
-    for point in &old {
+    let mut recorded = BTreeSet::new();
+    for (keys, point) in &keyed {
         let Some(series) = point.series_id else { continue };
-        for level in Level::ALL {
-            let bucket = level.bucket(point.time);
-            let summary = summaries.entry((series, level, bucket)).or_default();
-            summary.0 += 1;
-            summary.1 += point.value;
-            *bins.entry((series, level, bucket, sketch::bin(point.value))).or_default() += 1;
+        recorded.insert(series);
+        // Points stored before projections existed are only in their recorded series.
+        let projections = keys[1..].iter().filter_map(|key| ids.get(key).copied());
+        for series in std::iter::once(series).chain(projections) {
+            for level in Level::ALL {
+                let bucket = level.bucket(point.time);
+                let summary = summaries.entry((series, level, bucket)).or_default();
+                summary.0 += 1;
+                summary.1 += point.value;
+                *bins.entry((series, level, bucket, sketch::bin(point.value))).or_default() += 1;
+            }
         }
     }
     let ids: Vec<i64> = old.iter().map(|point| point.id).collect();
@@ -239,33 +287,29 @@ async fn retract(db: &impl ConnectionTrait, old: Vec<metric_point::Model>) -> Re
             .add(metric_rollup::Column::SeriesId.eq(series))
             .add(metric_rollup::Column::Level.eq(level as i16))
             .add(metric_rollup::Column::Bucket.eq(bucket));
-        let width = level.millis();
-        let (min, max): (Option<f64>, Option<f64>) = metric_point::Entity::find()
-            .select_only()
-            .column_as(Expr::col(metric_point::Column::Value).min(), "min")
-            .column_as(Expr::col(metric_point::Column::Value).max(), "max")
-            .filter(metric_point::Column::SeriesId.eq(series))
-            .filter(metric_point::Column::Time.gte(bucket))
-            .filter(metric_point::Column::Time.lt(bucket + width))
-            .into_tuple()
-            .one(db)
-            .await?
-            .unwrap_or((None, None));
-        match (min, max) {
-            (Some(min), Some(max)) => {
-                metric_rollup::Entity::update_many()
-                    .col_expr(metric_rollup::Column::Count, Expr::col(metric_rollup::Column::Count).sub(count))
-                    .col_expr(metric_rollup::Column::Sum, Expr::col(metric_rollup::Column::Sum).sub(sum))
+        let mut update = metric_rollup::Entity::update_many()
+            .col_expr(metric_rollup::Column::Count, Expr::col(metric_rollup::Column::Count).sub(count))
+            .col_expr(metric_rollup::Column::Sum, Expr::col(metric_rollup::Column::Sum).sub(sum));
+        if recorded.contains(&series) {
+            let (min, max): (Option<f64>, Option<f64>) = metric_point::Entity::find()
+                .select_only()
+                .column_as(Expr::col(metric_point::Column::Value).min(), "min")
+                .column_as(Expr::col(metric_point::Column::Value).max(), "max")
+                .filter(metric_point::Column::SeriesId.eq(series))
+                .filter(metric_point::Column::Time.gte(bucket))
+                .filter(metric_point::Column::Time.lt(level.next(bucket)))
+                .into_tuple()
+                .one(db)
+                .await?
+                .unwrap_or((None, None));
+            if let (Some(min), Some(max)) = (min, max) {
+                update = update
                     .col_expr(metric_rollup::Column::Min, Expr::value(min))
-                    .col_expr(metric_rollup::Column::Max, Expr::value(max))
-                    .filter(row)
-                    .exec(db)
-                    .await?;
-            }
-            _ => {
-                metric_rollup::Entity::delete_many().filter(row).exec(db).await?;
+                    .col_expr(metric_rollup::Column::Max, Expr::value(max));
             }
         }
+        update.filter(row.clone()).exec(db).await?;
+        metric_rollup::Entity::delete_many().filter(row).filter(metric_rollup::Column::Count.lte(0)).exec(db).await?;
     }
     Ok(())
 }

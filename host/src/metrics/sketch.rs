@@ -86,7 +86,8 @@ impl Sketch {
     }
 
     /// The value at 0-based rank ⌊q·(n−1)⌋ of the sorted points, within the
-    /// relative accuracy, clamped to the exact min and max.
+    /// relative accuracy, clamped to the min and max (bounds are enough: clamping
+    /// into any range holding every point only brings the estimate closer).
     pub fn quantile(&self, q: f64) -> Option<f64> {
         let total: u64 = self.bins.values().sum();
         if total == 0 {

@@ -64,6 +64,7 @@ impl Runtime {
             db,
             http: reqwest::Client::builder().user_agent(concat!("devpulse/", env!("CARGO_PKG_VERSION"))).build()?,
             max_event_depth: config.max_event_depth.unwrap_or(DEFAULT_MAX_EVENT_DEPTH),
+            series: crate::metrics::series::SeriesIndex::default(),
         };
         Ok(Runtime {
             inner: Arc::new(Inner {
@@ -84,6 +85,11 @@ impl Runtime {
 
     pub fn db(&self) -> &sea_orm::DatabaseConnection {
         &self.inner.services.db
+    }
+
+    /// The metric series index every metrics query of this process shares.
+    pub fn series_index(&self) -> &crate::metrics::series::SeriesIndex {
+        &self.inner.services.series
     }
 
     pub fn config(&self) -> &FileConfig {

@@ -44,6 +44,8 @@ pub struct Services {
     pub wake: crate::events::wake::Wake,
     /// Which generation of plugin state requests and ticks use.
     pub generations: crate::store::generations::LiveGenerations,
+    /// Series of each metric, for queries.
+    pub series: crate::metrics::series::SeriesIndex,
 }
 
 /// The event being handled, so emitted events can name their cause.
@@ -67,6 +69,9 @@ pub struct CallState {
     pub writes: WriteSet,
     pub log: LogBudget,
     pub deadline: Instant,
+    /// This call's metric reads, newest last: a second aggregation of the same
+    /// figure (p90 after p50) is computed from the first read.
+    pub metric_reads: Vec<crate::metrics::query::Reading>,
 }
 
 impl CallState {
@@ -94,6 +99,7 @@ impl CallState {
             writes: WriteSet::default(),
             log,
             deadline,
+            metric_reads: Vec::new(),
         }
     }
 

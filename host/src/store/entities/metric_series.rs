@@ -1,4 +1,4 @@
-//! One metric series: a name and a label set, per plugin, org and generation.
+//! One metric series: a name, a projection and a label set, per plugin, org and generation.
 
 use sea_orm::entity::prelude::*;
 
@@ -11,6 +11,9 @@ pub struct Model {
     pub org: String,
     pub generation: i64,
     pub name: String,
+    /// `""` for the series points are recorded in; for a projection of the
+    /// metric, the JSON list of the labels it keeps (`metrics::series::Projection`).
+    pub projection: String,
     /// Labels as a JSON object of strings.
     #[sea_orm(column_type = "JsonBinary")]
     pub labels: Json,

@@ -4,6 +4,7 @@ mod m0001_initial;
 mod m0002_identity;
 mod m0003_event_log;
 mod m0004_metric_rollups;
+mod m0005_metric_queries;
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_identity::M0002Identity),
             Box::new(m0003_event_log::M0003EventLog),
             Box::new(m0004_metric_rollups::M0004MetricRollups),
+            Box::new(m0005_metric_queries::M0005MetricQueries),
         ]
     }
 }
