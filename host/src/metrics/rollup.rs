@@ -131,38 +131,57 @@ pub async fn record(db: &impl ConnectionTrait, scope: &Scope, points: Vec<NewPoi
         metric_point::Entity::insert_many(chunk.to_vec()).exec(db).await?;
     }
 
+    let summaries =
+        summaries.into_iter().map(|(key, sketch)| (key, (sketch.count as i64, sketch.sum, sketch.min, sketch.max)));
+    add_summaries(db, summaries.collect(), Extremes::Widen).await?;
+    add_bins(db, bins).await
+}
+
+/// What an upsert does with a stored rollup's min and max.
+#[derive(Clone, Copy, PartialEq)]
+enum Extremes {
+    /// Widen them to the incoming ones (points added).
+    Widen,
+    /// Leave them (points taken out: they become bounds).
+    Keep,
+}
+
+/// Adds `summaries` (count, sum, min, max per bucket) to the stored rollups,
+/// creating missing rows, many rows a statement.
+async fn add_summaries(
+    db: &impl ConnectionTrait,
+    summaries: BTreeMap<RollupKey, (i64, f64, f64, f64)>,
+    extremes: Extremes,
+) -> Result<(), StoreError> {
+    use metric_rollup::Column;
     let backend = db.get_database_backend();
-    let rollups: Vec<metric_rollup::ActiveModel> = summaries
+    let rows: Vec<metric_rollup::ActiveModel> = summaries
         .into_iter()
-        .map(|((series_id, level, bucket), summary)| metric_rollup::ActiveModel {
+        .map(|((series_id, level, bucket), (count, sum, min, max))| metric_rollup::ActiveModel {
             series_id: Set(series_id),
             level: Set(level as i16),
             bucket: Set(bucket),
-            count: Set(summary.count as i64),
-            sum: Set(summary.sum),
-            min: Set(summary.min),
-            max: Set(summary.max),
+            count: Set(count),
+            sum: Set(sum),
+            min: Set(min),
+            max: Set(max),
         })
         .collect();
-    for chunk in rollups.chunks(CHUNK) {
-        metric_rollup::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([
-                    metric_rollup::Column::SeriesId,
-                    metric_rollup::Column::Level,
-                    metric_rollup::Column::Bucket,
-                ])
-                .value(metric_rollup::Column::Count, added("metric_rollup", "count"))
-                .value(metric_rollup::Column::Sum, added("metric_rollup", "sum"))
-                .value(metric_rollup::Column::Min, extreme(backend, "min"))
-                .value(metric_rollup::Column::Max, extreme(backend, "max"))
-                .to_owned(),
-            )
-            .exec(db)
-            .await?;
+    let mut conflict = OnConflict::columns([Column::SeriesId, Column::Level, Column::Bucket]);
+    conflict.value(Column::Count, added("metric_rollup", "count")).value(Column::Sum, added("metric_rollup", "sum"));
+    if extremes == Extremes::Widen {
+        conflict.value(Column::Min, extreme(backend, "min")).value(Column::Max, extreme(backend, "max"));
     }
+    for chunk in rows.chunks(CHUNK) {
+        metric_rollup::Entity::insert_many(chunk.to_vec()).on_conflict(conflict.clone()).exec(db).await?;
+    }
+    Ok(())
+}
 
-    let bins: Vec<metric_rollup_bin::ActiveModel> = bins
+/// Adds `bins` (a count per bucket and bin) to the stored ones.
+async fn add_bins(db: &impl ConnectionTrait, bins: BTreeMap<BinKey, i64>) -> Result<(), StoreError> {
+    use metric_rollup_bin::Column;
+    let rows: Vec<metric_rollup_bin::ActiveModel> = bins
         .into_iter()
         .map(|((series_id, level, bucket, bin), count)| metric_rollup_bin::ActiveModel {
             series_id: Set(series_id),
@@ -172,20 +191,11 @@ pub async fn record(db: &impl ConnectionTrait, scope: &Scope, points: Vec<NewPoi
             count: Set(count),
         })
         .collect();
-    for chunk in bins.chunks(CHUNK) {
-        metric_rollup_bin::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([
-                    metric_rollup_bin::Column::SeriesId,
-                    metric_rollup_bin::Column::Level,
-                    metric_rollup_bin::Column::Bucket,
-                    metric_rollup_bin::Column::Bin,
-                ])
-                .value(metric_rollup_bin::Column::Count, added("metric_rollup_bin", "count"))
-                .to_owned(),
-            )
-            .exec(db)
-            .await?;
+    let conflict = OnConflict::columns([Column::SeriesId, Column::Level, Column::Bucket, Column::Bin])
+        .value(Column::Count, added("metric_rollup_bin", "count"))
+        .to_owned();
+    for chunk in rows.chunks(CHUNK) {
+        metric_rollup_bin::Entity::insert_many(chunk.to_vec()).on_conflict(conflict.clone()).exec(db).await?;
     }
     Ok(())
 }
@@ -228,10 +238,11 @@ async fn replaced_points(
     Ok(found)
 }
 
-/// Takes `old` points out of the rollups and deletes them. Counts, sums and
-/// bins subtract exactly; the min and max of a recorded series' bucket are
-/// read again from its remaining points, while a projection's stay as they
-/// were (bounds: queries for min or max read recorded series); emptied rows go.
+/// Takes `old` points out of the rollups and deletes them, in a handful of
+/// statements: counts, sums and bins subtract exactly (upserts of negative
+/// amounts) and emptied rows go; the min and max of a recorded series' bucket
+/// are read again from its remaining points, while a projection's stay as
+/// they were (bounds: queries for min or max read recorded series).
 async fn retract(db: &impl ConnectionTrait, scope: &Scope, old: Vec<metric_point::Model>) -> Result<(), StoreError> {
     if old.is_empty() {
         return Ok(());
@@ -240,21 +251,23 @@ async fn retract(db: &impl ConnectionTrait, scope: &Scope, old: Vec<metric_point
         old.iter().map(|point| (SeriesKey::of_point(&point.name, &series::labels_of_point(point)), point)).collect();
     let wanted: BTreeSet<SeriesKey> = keyed.iter().flat_map(|(keys, _)| keys.iter().cloned()).collect();
     let ids = series::ensure(db, scope, &wanted).await?;
-    let mut summaries: BTreeMap<RollupKey, (i64, f64)> = BTreeMap::new();
+    let mut summaries: BTreeMap<RollupKey, (i64, f64, f64, f64)> = BTreeMap::new();
     let mut bins: BTreeMap<BinKey, i64> = BTreeMap::new();
-    let mut recorded = BTreeSet::new();
+    let mut recorded: BTreeSet<RollupKey> = BTreeSet::new();
     for (keys, point) in &keyed {
         let Some(series) = point.series_id else { continue };
-        recorded.insert(series);
         // Points stored before projections existed are only in their recorded series.
         let projections = keys[1..].iter().filter_map(|key| ids.get(key).copied());
-        for series in std::iter::once(series).chain(projections) {
+        for target in std::iter::once(series).chain(projections) {
             for level in Level::ALL {
                 let bucket = level.bucket(point.time);
-                let summary = summaries.entry((series, level, bucket)).or_default();
-                summary.0 += 1;
-                summary.1 += point.value;
-                *bins.entry((series, level, bucket, sketch::bin(point.value))).or_default() += 1;
+                let summary = summaries.entry((target, level, bucket)).or_insert((0, 0.0, point.value, point.value));
+                summary.0 -= 1;
+                summary.1 -= point.value;
+                *bins.entry((target, level, bucket, sketch::bin(point.value))).or_default() -= 1;
+                if target == series {
+                    recorded.insert((target, level, bucket));
+                }
             }
         }
     }
@@ -265,51 +278,91 @@ async fn retract(db: &impl ConnectionTrait, scope: &Scope, old: Vec<metric_point
             .exec(db)
             .await?;
     }
-    for ((series, level, bucket, bin), count) in bins {
-        let row = Condition::all()
-            .add(metric_rollup_bin::Column::SeriesId.eq(series))
-            .add(metric_rollup_bin::Column::Level.eq(level as i16))
-            .add(metric_rollup_bin::Column::Bucket.eq(bucket))
-            .add(metric_rollup_bin::Column::Bin.eq(bin));
-        metric_rollup_bin::Entity::update_many()
-            .col_expr(metric_rollup_bin::Column::Count, Expr::col(metric_rollup_bin::Column::Count).sub(count))
-            .filter(row.clone())
-            .exec(db)
-            .await?;
+    let emptied: Vec<RollupKey> = summaries.keys().copied().collect();
+    let emptied_bins: Vec<BinKey> = bins.keys().copied().collect();
+    add_summaries(db, summaries, Extremes::Keep).await?;
+    add_bins(db, bins).await?;
+    for chunk in emptied.chunks(CHUNK / 4) {
+        let rows = chunk.iter().fold(Condition::any(), |any, (series, level, bucket)| {
+            any.add(
+                Condition::all()
+                    .add(metric_rollup::Column::SeriesId.eq(*series))
+                    .add(metric_rollup::Column::Level.eq(*level as i16))
+                    .add(metric_rollup::Column::Bucket.eq(*bucket)),
+            )
+        });
+        metric_rollup::Entity::delete_many().filter(rows).filter(metric_rollup::Column::Count.lte(0)).exec(db).await?;
+    }
+    for chunk in emptied_bins.chunks(CHUNK / 5) {
+        let rows = chunk.iter().fold(Condition::any(), |any, (series, level, bucket, bin)| {
+            any.add(
+                Condition::all()
+                    .add(metric_rollup_bin::Column::SeriesId.eq(*series))
+                    .add(metric_rollup_bin::Column::Level.eq(*level as i16))
+                    .add(metric_rollup_bin::Column::Bucket.eq(*bucket))
+                    .add(metric_rollup_bin::Column::Bin.eq(*bin)),
+            )
+        });
         metric_rollup_bin::Entity::delete_many()
-            .filter(row)
+            .filter(rows)
             .filter(metric_rollup_bin::Column::Count.lte(0))
             .exec(db)
             .await?;
     }
-    for ((series, level, bucket), (count, sum)) in summaries {
-        let row = Condition::all()
-            .add(metric_rollup::Column::SeriesId.eq(series))
-            .add(metric_rollup::Column::Level.eq(level as i16))
-            .add(metric_rollup::Column::Bucket.eq(bucket));
-        let mut update = metric_rollup::Entity::update_many()
-            .col_expr(metric_rollup::Column::Count, Expr::col(metric_rollup::Column::Count).sub(count))
-            .col_expr(metric_rollup::Column::Sum, Expr::col(metric_rollup::Column::Sum).sub(sum));
-        if recorded.contains(&series) {
-            let (min, max): (Option<f64>, Option<f64>) = metric_point::Entity::find()
-                .select_only()
-                .column_as(Expr::col(metric_point::Column::Value).min(), "min")
-                .column_as(Expr::col(metric_point::Column::Value).max(), "max")
-                .filter(metric_point::Column::SeriesId.eq(series))
-                .filter(metric_point::Column::Time.gte(bucket))
-                .filter(metric_point::Column::Time.lt(level.next(bucket)))
-                .into_tuple()
-                .one(db)
-                .await?
-                .unwrap_or((None, None));
-            if let (Some(min), Some(max)) = (min, max) {
-                update = update
-                    .col_expr(metric_rollup::Column::Min, Expr::value(min))
-                    .col_expr(metric_rollup::Column::Max, Expr::value(max));
+    reread_extremes(db, recorded).await
+}
+
+/// Sets the min and max of these recorded-series buckets to those of their
+/// remaining points, read in one pass over the series' points in the span.
+async fn reread_extremes(db: &impl ConnectionTrait, buckets: BTreeSet<RollupKey>) -> Result<(), StoreError> {
+    use metric_rollup::Column;
+    let (Some(from), Some(to)) = (
+        buckets.iter().map(|(_, _, bucket)| *bucket).min(),
+        buckets.iter().map(|(_, level, bucket)| level.next(*bucket)).max(),
+    ) else {
+        return Ok(());
+    };
+    let series: BTreeSet<i64> = buckets.iter().map(|(series, _, _)| *series).collect();
+    let mut extremes: BTreeMap<RollupKey, (f64, f64)> = BTreeMap::new();
+    for chunk in series.iter().copied().collect::<Vec<_>>().chunks(CHUNK) {
+        let points: Vec<(Option<i64>, i64, f64)> = metric_point::Entity::find()
+            .select_only()
+            .columns([metric_point::Column::SeriesId, metric_point::Column::Time, metric_point::Column::Value])
+            .filter(metric_point::Column::SeriesId.is_in(chunk.iter().copied()))
+            .filter(metric_point::Column::Time.gte(from))
+            .filter(metric_point::Column::Time.lt(to))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (series, time, value) in points {
+            let Some(series) = series else { continue };
+            for level in Level::ALL {
+                let key = (series, level, level.bucket(time));
+                if buckets.contains(&key) {
+                    let (min, max) = extremes.entry(key).or_insert((value, value));
+                    (*min, *max) = (min.min(value), max.max(value));
+                }
             }
         }
-        update.filter(row.clone()).exec(db).await?;
-        metric_rollup::Entity::delete_many().filter(row).filter(metric_rollup::Column::Count.lte(0)).exec(db).await?;
+    }
+    // Only buckets with points left: their rows exist, so these upserts update.
+    let rows: Vec<metric_rollup::ActiveModel> = extremes
+        .into_iter()
+        .map(|((series_id, level, bucket), (min, max))| metric_rollup::ActiveModel {
+            series_id: Set(series_id),
+            level: Set(level as i16),
+            bucket: Set(bucket),
+            count: Set(0),
+            sum: Set(0.0),
+            min: Set(min),
+            max: Set(max),
+        })
+        .collect();
+    let conflict = OnConflict::columns([Column::SeriesId, Column::Level, Column::Bucket])
+        .update_columns([Column::Min, Column::Max])
+        .to_owned();
+    for chunk in rows.chunks(CHUNK) {
+        metric_rollup::Entity::insert_many(chunk.to_vec()).on_conflict(conflict.clone()).exec(db).await?;
     }
     Ok(())
 }

@@ -14,6 +14,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+/// Rows per statement, well under every backend's bind-parameter limit.
+const CHUNK: usize = 500;
+
 /// An event a plugin emitted, waiting to be committed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewEvent {
@@ -140,41 +143,45 @@ impl WriteSet {
     /// event log can commit them together with a cursor.
     pub async fn apply(self, db: &impl ConnectionTrait, scope: &Scope) -> Result<(), StoreError> {
         let now = now_ms();
+        let mut deleted = Vec::new();
+        let mut rows = Vec::new();
         for (key, value) in self.documents {
             match value {
-                Some(value) => {
-                    let row = plugin_document::ActiveModel {
-                        plugin: Set(scope.plugin.clone()),
-                        org: Set(scope.org.clone()),
-                        generation: Set(scope.generation),
-                        key: Set(key),
-                        value: Set(value),
-                        updated_at: Set(now),
-                    };
-                    plugin_document::Entity::insert(row)
-                        .on_conflict(
-                            OnConflict::columns([
-                                plugin_document::Column::Plugin,
-                                plugin_document::Column::Org,
-                                plugin_document::Column::Generation,
-                                plugin_document::Column::Key,
-                            ])
-                            .update_columns([plugin_document::Column::Value, plugin_document::Column::UpdatedAt])
-                            .to_owned(),
-                        )
-                        .exec(db)
-                        .await?;
-                }
-                None => {
-                    plugin_document::Entity::delete_many()
-                        .filter(plugin_document::Column::Plugin.eq(scope.plugin.as_str()))
-                        .filter(plugin_document::Column::Org.eq(scope.org.as_str()))
-                        .filter(plugin_document::Column::Generation.eq(scope.generation))
-                        .filter(plugin_document::Column::Key.eq(key))
-                        .exec(db)
-                        .await?;
-                }
+                Some(value) => rows.push(plugin_document::ActiveModel {
+                    plugin: Set(scope.plugin.clone()),
+                    org: Set(scope.org.clone()),
+                    generation: Set(scope.generation),
+                    key: Set(key),
+                    value: Set(value),
+                    updated_at: Set(now),
+                }),
+                None => deleted.push(key),
             }
+        }
+        // Many rows a statement: a batch of events writes hundreds of documents.
+        for chunk in rows.chunks(CHUNK) {
+            plugin_document::Entity::insert_many(chunk.to_vec())
+                .on_conflict(
+                    OnConflict::columns([
+                        plugin_document::Column::Plugin,
+                        plugin_document::Column::Org,
+                        plugin_document::Column::Generation,
+                        plugin_document::Column::Key,
+                    ])
+                    .update_columns([plugin_document::Column::Value, plugin_document::Column::UpdatedAt])
+                    .to_owned(),
+                )
+                .exec(db)
+                .await?;
+        }
+        for chunk in deleted.chunks(CHUNK) {
+            plugin_document::Entity::delete_many()
+                .filter(plugin_document::Column::Plugin.eq(scope.plugin.as_str()))
+                .filter(plugin_document::Column::Org.eq(scope.org.as_str()))
+                .filter(plugin_document::Column::Generation.eq(scope.generation))
+                .filter(plugin_document::Column::Key.is_in(chunk.iter().cloned()))
+                .exec(db)
+                .await?;
         }
         rollup::record(db, scope, self.points).await?;
         // Events go last: the log lock is then held only until the commit that follows.
