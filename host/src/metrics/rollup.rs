@@ -6,9 +6,9 @@
 
 use super::series::{self, Labels, SeriesKey};
 use super::sketch;
-use crate::store::StoreError;
 use crate::store::documents::Scope;
 use crate::store::entities::{metric_point, metric_rollup, metric_rollup_bin};
+use crate::store::{ROWS_PER_STATEMENT as CHUNK, StoreError};
 use chrono::Datelike;
 use sea_orm::sea_query::{Expr, OnConflict, SimpleExpr};
 use sea_orm::{
@@ -77,9 +77,6 @@ pub struct NewPoint {
     pub key: Option<String>,
 }
 
-/// Rows per statement, well under every backend's bind-parameter limit.
-const CHUNK: usize = 500;
-
 type RollupKey = (i64, Level, i64);
 type BinKey = (i64, Level, i64, i32);
 
@@ -91,12 +88,18 @@ pub async fn record(db: &impl ConnectionTrait, scope: &Scope, points: Vec<NewPoi
         return Ok(());
     }
     let points = last_per_key(points);
-    let replaced = replaced_points(db, scope, &points).await?;
+    let replaced: Vec<(Vec<SeriesKey>, metric_point::Model)> = replaced_points(db, scope, &points)
+        .await?
+        .into_iter()
+        .map(|point| (SeriesKey::of_point(&point.name, &series::labels_of_point(&point)), point))
+        .collect();
     let keyed: Vec<(Vec<SeriesKey>, NewPoint)> =
         points.into_iter().map(|point| (SeriesKey::of_point(&point.name, &point.labels), point)).collect();
-    let wanted: BTreeSet<SeriesKey> = keyed.iter().flat_map(|(keys, _)| keys.iter().cloned()).collect();
+    // One lookup for the series of the new points and of those they replace.
+    let wanted: BTreeSet<SeriesKey> =
+        keyed.iter().map(|(keys, _)| keys).chain(replaced.iter().map(|(keys, _)| keys)).flatten().cloned().collect();
     let ids = series::ensure(db, scope, &wanted).await?;
-    retract(db, scope, replaced).await?;
+    retract(db, &ids, replaced).await?;
 
     // Sorted keys: concurrent writers touch rows in the same order (no deadlocks).
     let mut summaries: BTreeMap<RollupKey, sketch::Sketch> = BTreeMap::new();
@@ -243,18 +246,19 @@ async fn replaced_points(
 /// amounts) and emptied rows go; the min and max of a recorded series' bucket
 /// are read again from its remaining points, while a projection's stay as
 /// they were (bounds: queries for min or max read recorded series).
-async fn retract(db: &impl ConnectionTrait, scope: &Scope, old: Vec<metric_point::Model>) -> Result<(), StoreError> {
+/// `old` comes with the keys of its series (`SeriesKey::of_point`), `ids` with their ids.
+async fn retract(
+    db: &impl ConnectionTrait,
+    ids: &HashMap<SeriesKey, i64>,
+    old: Vec<(Vec<SeriesKey>, metric_point::Model)>,
+) -> Result<(), StoreError> {
     if old.is_empty() {
         return Ok(());
     }
-    let keyed: Vec<(Vec<SeriesKey>, &metric_point::Model)> =
-        old.iter().map(|point| (SeriesKey::of_point(&point.name, &series::labels_of_point(point)), point)).collect();
-    let wanted: BTreeSet<SeriesKey> = keyed.iter().flat_map(|(keys, _)| keys.iter().cloned()).collect();
-    let ids = series::ensure(db, scope, &wanted).await?;
     let mut summaries: BTreeMap<RollupKey, (i64, f64, f64, f64)> = BTreeMap::new();
     let mut bins: BTreeMap<BinKey, i64> = BTreeMap::new();
     let mut recorded: BTreeSet<RollupKey> = BTreeSet::new();
-    for (keys, point) in &keyed {
+    for (keys, point) in &old {
         let Some(series) = point.series_id else { continue };
         // Points stored before projections existed are only in their recorded series.
         let projections = keys[1..].iter().filter_map(|key| ids.get(key).copied());
@@ -271,8 +275,8 @@ async fn retract(db: &impl ConnectionTrait, scope: &Scope, old: Vec<metric_point
             }
         }
     }
-    let ids: Vec<i64> = old.iter().map(|point| point.id).collect();
-    for chunk in ids.chunks(CHUNK) {
+    let points: Vec<i64> = old.iter().map(|(_, point)| point.id).collect();
+    for chunk in points.chunks(CHUNK) {
         metric_point::Entity::delete_many()
             .filter(metric_point::Column::Id.is_in(chunk.iter().copied()))
             .exec(db)

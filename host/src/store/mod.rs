@@ -28,6 +28,9 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
 }
 
+/// Rows per multi-row statement, well under every backend's bind-parameter limit.
+pub const ROWS_PER_STATEMENT: usize = 500;
+
 /// The SQLite URL used when the operator names no database.
 pub fn default_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("devpulse.db").display())

@@ -6,16 +6,13 @@
 use super::documents::{self, Scope};
 use super::entities::plugin_document;
 use super::event_log::{self, NewEntry};
-use super::{StoreError, now_ms};
+use super::{ROWS_PER_STATEMENT, StoreError, now_ms};
 use crate::metrics::rollup::{self, NewPoint};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ops::Bound;
-
-/// Rows per statement, well under every backend's bind-parameter limit.
-const CHUNK: usize = 500;
 
 /// An event a plugin emitted, waiting to be committed.
 #[derive(Clone, Debug, PartialEq)]
@@ -159,7 +156,7 @@ impl WriteSet {
             }
         }
         // Many rows a statement: a batch of events writes hundreds of documents.
-        for chunk in rows.chunks(CHUNK) {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             plugin_document::Entity::insert_many(chunk.to_vec())
                 .on_conflict(
                     OnConflict::columns([
@@ -174,7 +171,7 @@ impl WriteSet {
                 .exec(db)
                 .await?;
         }
-        for chunk in deleted.chunks(CHUNK) {
+        for chunk in deleted.chunks(ROWS_PER_STATEMENT) {
             plugin_document::Entity::delete_many()
                 .filter(plugin_document::Column::Plugin.eq(scope.plugin.as_str()))
                 .filter(plugin_document::Column::Org.eq(scope.org.as_str()))

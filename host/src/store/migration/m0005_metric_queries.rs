@@ -13,6 +13,7 @@
 
 use crate::metrics::rollup::Level;
 use crate::metrics::series::SeriesKey;
+use crate::store::ROWS_PER_STATEMENT as CHUNK;
 use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
 use sea_orm_migration::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -76,9 +77,6 @@ enum MetricRollupBin {
     Bin,
     Count,
 }
-
-/// Rows per insert, well under every backend's bind-parameter limit.
-const CHUNK: usize = 500;
 
 /// A rollup row's place: series, level code, bucket.
 type Place = (i64, i16, i64);
@@ -146,8 +144,8 @@ async fn up(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     key_index(manager, [MetricPoint::Key, MetricPoint::Plugin, MetricPoint::Org, MetricPoint::Generation]).await?;
     manager.drop_index(Index::drop().name(BY_GENERATION).table(MetricPoint::Table).to_owned()).await?;
     if manager.get_database_backend() == DbBackend::Sqlite {
-        clustered(manager, rollup_table()).await?;
-        clustered(manager, bin_table()).await?;
+        clustered(manager, "metric_rollup").await?;
+        clustered(manager, "metric_rollup_bin").await?;
     }
     let projection = ColumnDef::new(MetricSeries::Projection).string().not_null().default("").to_owned();
     manager.alter_table(Table::alter().table(MetricSeries::Table).add_column(projection).to_owned()).await?;
@@ -383,52 +381,28 @@ async fn series_identity(manager: &SchemaManager<'_>, with_projection: bool) -> 
     manager.create_index(index.to_owned()).await
 }
 
-fn rollup_table() -> TableCreateStatement {
-    Table::create()
-        .table(MetricRollup::Table)
-        .col(ColumnDef::new(MetricRollup::SeriesId).big_integer().not_null())
-        .col(ColumnDef::new(MetricRollup::Level).small_integer().not_null())
-        .col(ColumnDef::new(MetricRollup::Bucket).big_integer().not_null())
-        .col(ColumnDef::new(MetricRollup::Count).big_integer().not_null())
-        .col(ColumnDef::new(MetricRollup::Sum).double().not_null())
-        .col(ColumnDef::new(MetricRollup::Min).double().not_null())
-        .col(ColumnDef::new(MetricRollup::Max).double().not_null())
-        .primary_key(Index::create().col(MetricRollup::SeriesId).col(MetricRollup::Level).col(MetricRollup::Bucket))
-        .to_owned()
-}
-
-fn bin_table() -> TableCreateStatement {
-    Table::create()
-        .table(MetricRollupBin::Table)
-        .col(ColumnDef::new(MetricRollupBin::SeriesId).big_integer().not_null())
-        .col(ColumnDef::new(MetricRollupBin::Level).small_integer().not_null())
-        .col(ColumnDef::new(MetricRollupBin::Bucket).big_integer().not_null())
-        .col(ColumnDef::new(MetricRollupBin::Bin).integer().not_null())
-        .col(ColumnDef::new(MetricRollupBin::Count).big_integer().not_null())
-        .primary_key(
-            Index::create()
-                .col(MetricRollupBin::SeriesId)
-                .col(MetricRollupBin::Level)
-                .col(MetricRollupBin::Bucket)
-                .col(MetricRollupBin::Bin),
-        )
-        .to_owned()
-}
-
-/// Rebuilds the SQLite table `create` describes as a `WITHOUT ROWID` table
-/// (rows stored in primary-key order), keeping its rows.
-async fn clustered(manager: &SchemaManager<'_>, mut create: TableCreateStatement) -> Result<(), DbErr> {
-    let Some(TableRef::Table(table)) = create.get_table_name().cloned() else {
-        return Err(DbErr::Custom("a rollup table without a name".into()));
-    };
-    let name = table.to_string();
-    let rebuilt = format!("{name}_clustered");
-    create.table(Alias::new(&rebuilt)).extra("WITHOUT ROWID");
-    manager.create_table(create).await?;
+/// Rebuilds the SQLite table `name` as a `WITHOUT ROWID` table (rows stored in
+/// primary-key order) from its own stored definition, keeping its rows.
+async fn clustered(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
     let db = manager.get_connection();
+    let stored = Query::select()
+        .column(Alias::new("sql"))
+        .from(Alias::new("sqlite_master"))
+        .and_where(Expr::col(Alias::new("type")).eq("table"))
+        .and_where(Expr::col(Alias::new("name")).eq(name))
+        .to_owned();
+    let row = db.query_one(manager.get_database_backend().build(&stored)).await?;
+    let create: String = row.ok_or_else(|| DbErr::Custom(format!("no table {name}")))?.try_get("", "sql")?;
+    let rebuilt = format!("{name}_clustered");
+    let quoted = format!("\"{name}\"");
+    if !create.contains(&quoted) {
+        return Err(DbErr::Custom(format!("unexpected definition of {name}: {create}")));
+    }
+    let create = format!("{} WITHOUT ROWID", create.replacen(&quoted, &format!("\"{rebuilt}\""), 1));
+    db.execute_unprepared(&create).await?;
     db.execute_unprepared(&format!("INSERT INTO \"{rebuilt}\" SELECT * FROM \"{name}\"")).await?;
-    manager.drop_table(Table::drop().table(Alias::new(&name)).to_owned()).await?;
-    manager.rename_table(Table::rename().table(Alias::new(&rebuilt), Alias::new(&name)).to_owned()).await
+    manager.drop_table(Table::drop().table(Alias::new(name)).to_owned()).await?;
+    manager.rename_table(Table::rename().table(Alias::new(&rebuilt), Alias::new(name)).to_owned()).await
 }
 
 /// Recreates the unique index on keyed points with `columns` in this order.
