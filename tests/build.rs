@@ -6,6 +6,7 @@ fn main() {
         "future-wit",
         "greeter-v1",
         "greeter-v2",
+        "hostile",
         "legacy",
         "misbehave",
         "not-a-plugin",

@@ -1,17 +1,19 @@
 //! Starting and stopping the server: storage, runtime, bundled plugins, the
 //! plugins folder watcher, and the HTTP listener.
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Extras};
 use crate::auth::Authenticator;
+use crate::bus::Bus;
+use crate::bus::ingest::Ingest;
+use crate::bus::wake::Wake;
+use crate::bus::writer::LogWriter;
 use crate::config::Settings;
-use crate::events::wake::Wake;
-use crate::events::writer::LogWriter;
+use crate::ratelimit::RateLimiter;
 use crate::runtime::Runtime;
 use crate::runtime::plugin::Origin;
 use crate::runtime::watcher::PluginDir;
 use crate::store::redis::Redis;
 use crate::telemetry::Telemetry;
-use crate::webhooks::Ingest;
 use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use std::net::SocketAddr;
@@ -38,10 +40,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     start_with(settings, Extras::new()).await
 }
 
-/// Endpoints an embedder mounts at exact paths beside the API (the benchmarks
-/// mount a native twin of a plugin route this way).
-pub type Extras = std::collections::BTreeMap<String, poem::endpoint::BoxEndpoint<'static>>;
-
 /// Like [`start`], with extra endpoints.
 pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<RunningServer> {
     settings.file.validate()?;
@@ -52,7 +50,7 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
     let db = crate::store::connect(&settings.database_url)
         .await
         .with_context(|| format!("opening the database {}", redact(&settings.database_url)))?;
-    crate::auth::bootstrap::run(&db, &settings.data_dir).await.context("bootstrapping the first org")?;
+    crate::identity::bootstrap::run(&db, &settings.data_dir).await.context("bootstrapping the first org")?;
     let redis = match &settings.redis_url {
         Some(url) => {
             Some(Redis::connect(url).await.with_context(|| format!("connecting to Redis at {}", redact(url)))?)
@@ -62,7 +60,8 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
     let telemetry = Telemetry::new();
     let wake = Wake::default();
     let writer = LogWriter::start(db.clone(), wake.clone());
-    let runtime = Runtime::new(&settings.data_dir, db, settings.file.clone(), telemetry.clone(), wake.clone())?;
+    let bus = Bus::new(db.clone(), wake.clone());
+    let runtime = Runtime::new(&settings.data_dir, db, settings.file.clone(), telemetry.clone())?;
     runtime.restore_switches().await?;
     for (name, bytes) in crate::bundled::PLUGINS {
         if let Err(err) = runtime.install((*bytes).into(), Origin::Bundled(name)).await {
@@ -74,8 +73,8 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
 
     let mut background = vec![
         tokio::spawn(plugin_dir.watch(runtime.clone())),
-        tokio::spawn(crate::delivery::run(runtime.clone())),
-        tokio::spawn(crate::schedules::run(runtime.clone())),
+        tokio::spawn(crate::bus::delivery::run(runtime.clone(), bus.clone())),
+        tokio::spawn(crate::bus::schedules::run(runtime.clone(), bus.clone())),
     ];
     let auth = Authenticator::new(runtime.db().clone(), redis.clone());
     if let (Some(url), Some(redis)) = (&settings.redis_url, &redis) {
@@ -83,7 +82,11 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
         background.push(tokio::spawn(wake.bridge(redis.clone(), url.clone())));
     }
     let ingest = Ingest::new(runtime.clone(), writer);
-    let state = AppState { runtime: runtime.clone(), auth, telemetry, redis: redis.clone(), ingest };
+    let limiter = match &redis {
+        Some(redis) => RateLimiter::shared(redis.clone()),
+        None => RateLimiter::in_process(),
+    };
+    let state = AppState { runtime: runtime.clone(), bus, auth, telemetry, redis: redis.clone(), ingest, limiter };
     let app = api::app(state, extras)?;
     let acceptor = TcpListener::bind(settings.listen)
         .into_acceptor()

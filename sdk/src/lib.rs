@@ -46,6 +46,7 @@ pub mod identity;
 pub mod log;
 mod manifest;
 pub mod metrics;
+pub mod params;
 mod routes;
 mod schema;
 pub mod storage;
@@ -56,11 +57,12 @@ pub use bindings::devpulse::plugin::types::{
     Error, Event, Manifest, Method, Principal, Request, Response, Role, Schedule, SignatureScheme, Timestamp,
     WebhookSource,
 };
+pub use params::{Cursor, Time};
 pub use routes::{Call, Route, delete, get, patch, post, put};
 pub use schemars::JsonSchema;
 
-/// The SDK's WIT version: the plugin's component says it speaks this one.
-pub const WIT_VERSION: &str = "0.1.3";
+/// The SDK's WIT version, the newest: the plugin's component says it speaks this one.
+pub use devpulse_wit::LATEST as WIT_VERSION;
 
 /// The result of every plugin function; the host turns an [`Error`] into a
 /// problem document with the matching status.
@@ -69,8 +71,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What a plugin file usually needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Call, Error, Event, JsonSchema, Manifest, Method, Plugin, Principal, Result, Role, Route, Timestamp, config,
-        delete, events, get, http, identity, log, metrics, now, patch, post, put, storage,
+        Call, Cursor, Error, Event, JsonSchema, Manifest, Method, Plugin, Principal, Result, Role, Route, Time,
+        Timestamp, config, delete, events, get, http, identity, log, metrics, now, patch, post, put, storage,
     };
     pub use serde::{Deserialize, Serialize};
 }
@@ -113,7 +115,7 @@ pub mod __private {
     /// The generated bindings; plugins use the re-exports at the crate root.
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../wit/v0.1.3",
+            path: "../wit/latest",
             world: "plugin",
             pub_export_macro: true,
             export_macro_name: "__export",

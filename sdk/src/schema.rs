@@ -14,7 +14,44 @@ pub fn of<T: JsonSchema>() -> Option<Value> {
     if let Some(object) = schema.as_object_mut() {
         object.remove("$schema");
     }
+    bound_integers(&mut schema);
     (schema.get("type") != Some(&Value::from("null"))).then_some(schema)
+}
+
+/// Gives every integer schema the range of its Rust type (`format: uint32`
+/// and so on): without `maximum` a client may send a number no Rust integer
+/// holds, which the schema allows and the plugin cannot read.
+fn bound_integers(schema: &mut Value) {
+    match schema {
+        Value::Object(object) => {
+            let range = match object.get("format").and_then(Value::as_str) {
+                Some("uint8") => Some((0, i128::from(u8::MAX))),
+                Some("uint16") => Some((0, i128::from(u16::MAX))),
+                Some("uint32") => Some((0, i128::from(u32::MAX))),
+                Some("uint64" | "uint") => Some((0, i128::from(u64::MAX))),
+                Some("int8") => Some((i128::from(i8::MIN), i128::from(i8::MAX))),
+                Some("int16") => Some((i128::from(i16::MIN), i128::from(i16::MAX))),
+                Some("int32") => Some((i128::from(i32::MIN), i128::from(i32::MAX))),
+                Some("int64" | "int") => Some((i128::from(i64::MIN), i128::from(i64::MAX))),
+                _ => None,
+            };
+            if let Some((min, max)) = range {
+                object.entry("minimum").or_insert_with(|| number(min));
+                object.entry("maximum").or_insert_with(|| number(max));
+            }
+            object.values_mut().for_each(bound_integers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+fn number(value: i128) -> Value {
+    match (u64::try_from(value), i64::try_from(value)) {
+        (Ok(unsigned), _) => Value::from(unsigned),
+        (_, Ok(signed)) => Value::from(signed),
+        _ => Value::Null,
+    }
 }
 
 /// One parameter per field of `P`: a path parameter when the template names

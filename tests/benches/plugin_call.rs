@@ -8,9 +8,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use devpulse::config::FileConfig;
 use devpulse::runtime::Runtime;
 use devpulse::runtime::plugin::Origin;
-use devpulse::runtime::wit::devpulse::plugin::types::Method;
-use devpulse::runtime::wit::{Principal, Request, Role};
+use devpulse::store::documents::Scope;
 use devpulse::telemetry::Telemetry;
+use devpulse::wit::devpulse::plugin::types::Method;
+use devpulse::wit::{Principal, Request, Role};
 use devpulse_e2e::fixtures;
 use std::hint::black_box;
 
@@ -34,8 +35,7 @@ fn plugin_call(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let runtime = rt.block_on(async {
         let db = devpulse::store::connect(&devpulse::store::default_url(dir.path())).await.unwrap();
-        let runtime =
-            Runtime::new(dir.path(), db, FileConfig::default(), Telemetry::new(), Default::default()).unwrap();
+        let runtime = Runtime::new(dir.path(), db, FileConfig::default(), Telemetry::new()).unwrap();
         let bytes = std::fs::read(fixtures::ECHO).unwrap();
         runtime.install(bytes.into(), Origin::File(fixtures::ECHO.into())).await.unwrap();
         runtime
@@ -46,7 +46,8 @@ fn plugin_call(c: &mut Criterion) {
     let mut group = c.benchmark_group("echo");
     group.bench_function("wasm_fresh_instance_on_request", |b| {
         b.to_async(&rt).iter(|| async {
-            let response = runtime.request(&plugin, request()).await.unwrap();
+            let scope = Scope { plugin: "echo".into(), org: "default".into(), generation: 0 };
+            let (response, _) = runtime.request(&plugin, scope, request()).await.unwrap();
             assert_eq!(response.body.as_deref(), Some(expected.as_str()));
         })
     });

@@ -38,6 +38,37 @@ pub fn redis_url() -> String {
     std::env::var("DEVPULSE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// Where `scripts/setup --test` puts the Python and Node tools.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("DEVPULSE_TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|| "/var/tmp/devpulse-tools".into())
+}
+
+/// `PATH` with the project's tool folders first.
+pub fn tool_path() -> std::ffi::OsString {
+    let tools = tools_dir();
+    let dirs = [tools.join("venv/bin"), tools.join("npm/node_modules/.bin")];
+    let inherited = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(dirs.into_iter().chain(std::env::split_paths(&inherited))).expect("a valid PATH")
+}
+
+/// True when `tool` runs; when it is missing, false outside CI and a failure in CI.
+pub fn have(tool: &str) -> bool {
+    let found = std::process::Command::new(tool)
+        .arg("--version")
+        .env("PATH", tool_path())
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !found {
+        unavailable(tool, "not installed; run scripts/setup --test");
+    }
+    found
+}
+
+/// The repository's root folder, for the files it commits (`docs/openapi.json`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repository").to_owned()
+}
+
 /// Reports a missing service: a failure in CI, a skip on a developer's machine.
 pub fn unavailable(service: &str, err: impl std::fmt::Display) {
     if in_ci() {
@@ -173,7 +204,7 @@ impl TestServer {
             file: FileConfig::parse(&options.config).expect("test config is valid TOML"),
         };
         let server = devpulse::server::start(settings.clone()).await.expect("server starts");
-        let token = std::fs::read_to_string(data_dir.join(devpulse::auth::bootstrap::TOKEN_FILE))
+        let token = std::fs::read_to_string(data_dir.join(devpulse::identity::bootstrap::TOKEN_FILE))
             .expect("the first start writes the bootstrap token")
             .trim()
             .to_owned();
@@ -433,7 +464,7 @@ pub fn delivery_to<'a>(event: &'a Value, plugin: &str) -> &'a Value {
 }
 
 pub fn github_headers(secret: &str, event: &str, delivery: &str, body: &[u8]) -> Vec<(&'static str, String)> {
-    let signature = devpulse::webhooks::signature::Scheme::GithubHmacSha256.sign(secret.as_bytes(), body);
+    let signature = devpulse::auth::signature::Scheme::GithubHmacSha256.sign(secret.as_bytes(), body);
     vec![
         ("x-github-event", event.to_owned()),
         ("x-github-delivery", delivery.to_owned()),
@@ -531,7 +562,7 @@ impl ChildServer {
     }
 
     pub fn token(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join(devpulse::auth::bootstrap::TOKEN_FILE))
+        std::fs::read_to_string(self.data_dir.join(devpulse::identity::bootstrap::TOKEN_FILE))
             .expect("bootstrap token")
             .trim()
             .to_owned()

@@ -5,24 +5,11 @@
 //! The Python and JavaScript builds use componentize-py and jco as installed by
 //! `scripts/setup --test`; outside CI a missing tool skips its test.
 
-use devpulse_e2e::{Backend, TestServer, devpulse_binary, unavailable};
+use devpulse_e2e::{Backend, TestServer, devpulse_binary, have, tool_path};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
-
-/// Where `scripts/setup --test` puts the Python and Node tools.
-fn tools_dir() -> PathBuf {
-    std::env::var_os("DEVPULSE_TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|| "/var/tmp/devpulse-tools".into())
-}
-
-/// `PATH` with the project's tool folders first.
-fn tool_path() -> std::ffi::OsString {
-    let tools = tools_dir();
-    let dirs = [tools.join("venv/bin"), tools.join("npm/node_modules/.bin")];
-    let inherited = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(dirs.into_iter().chain(std::env::split_paths(&inherited))).expect("a valid PATH")
-}
 
 /// A persistent cargo target folder for scaffolded crates, beside the
 /// workspace's own, so repeated runs build incrementally.
@@ -51,15 +38,6 @@ fn devpulse(args: &[&str]) -> Output {
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// True when `tool` runs; when it is missing, false outside CI and a failure in CI.
-fn have(tool: &str) -> bool {
-    let found = Command::new(tool).arg("--version").env("PATH", tool_path()).output().is_ok_and(|o| o.status.success());
-    if !found {
-        unavailable(tool, "not installed; run scripts/setup --test");
-    }
-    found
 }
 
 /// Scaffolds, builds and installs `name` in `lang`, then exercises it through the server.

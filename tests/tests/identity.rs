@@ -9,7 +9,7 @@ use std::time::Duration;
 
 async fn bootstrap_creates_one_owner_token_once(backend: Backend) {
     let Some(server) = TestServer::start(backend).await else { return };
-    let file = server.data_dir.join(devpulse::auth::bootstrap::TOKEN_FILE);
+    let file = server.data_dir.join(devpulse::identity::bootstrap::TOKEN_FILE);
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "the bootstrap token is readable by its owner only");
     let (status, me) = server.get("/api/v1/me").await;
@@ -65,8 +65,11 @@ async fn tokens_are_refused_at_once_when_expired_or_revoked(backend: Backend) {
         })
         .await;
     assert!(expired.is_some(), "an expired token is refused");
+    // A time already past makes a token that never works (the document cannot say "in the future").
     let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    assert_eq!(server.post("/api/v1/tokens", &json!({"name": "x", "expires_at": past})).await.0, 400);
+    let (status, created) = server.post("/api/v1/tokens", &json!({"name": "x", "expires_at": past})).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(server.get_as(created["secret"].as_str().unwrap(), "/api/v1/me").await.0, 401);
     server.stop().await;
 }
 

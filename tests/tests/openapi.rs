@@ -1,7 +1,9 @@
 //! The live OpenAPI document: valid OpenAPI 3 (checked by openapi-spec-validator),
-//! with the plugin routes, their schemas, tags and roles; Swagger UI serves it.
+//! with the plugin routes, their schemas, tags and roles; Swagger UI serves it;
+//! and `docs/openapi.json` is exactly what a server with the bundled plugins
+//! serves, so every API change shows up in review.
 
-use devpulse_e2e::{Backend, TestServer, in_ci};
+use devpulse_e2e::{Backend, TestServer, in_ci, repo_root};
 use serde_json::Value;
 use std::process::Command;
 
@@ -54,4 +56,33 @@ async fn the_document_is_valid_and_describes_plugin_routes() {
     assert!(html.contains("SwaggerUIBundle"), "Swagger UI is served");
     assert!(html.contains("/api/v1/hello/greetings"), "Swagger UI shows the live document");
     server.stop().await;
+}
+
+/// Rewrites `docs/openapi.json` instead of comparing, when set to `1`.
+const UPDATE: &str = "DEVPULSE_UPDATE_OPENAPI";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_committed_document_is_the_one_the_server_serves() {
+    let server = TestServer::start(Backend::Sqlite).await.expect("sqlite needs nothing");
+    let served: Value = serde_json::from_str(&server.text("/openapi.json").await).unwrap();
+    server.stop().await;
+    let served = serde_json::to_string_pretty(&served).unwrap() + "\n";
+    let path = repo_root().join("docs/openapi.json");
+    if std::env::var(UPDATE).is_ok_and(|value| value == "1") {
+        std::fs::write(&path, &served).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != served {
+        let first = committed.lines().zip(served.lines()).position(|(a, b)| a != b).unwrap_or(0);
+        let context = |text: &str| text.lines().skip(first.saturating_sub(3)).take(8).collect::<Vec<_>>().join("\n");
+        panic!(
+            "docs/openapi.json differs from the served document from line {}:\n--- committed\n{}\n--- served\n{}\n\
+             If the API change is intended, rewrite it: {UPDATE}=1 cargo nextest run -p devpulse-e2e \
+             the_committed_document_is_the_one_the_server_serves",
+            first + 1,
+            context(&committed),
+            context(&served),
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! Plugin documents on both backends: prefix scans in byte order, a call's
 //! pending writes seen by its own reads, and isolation between plugins and orgs.
 
+use devpulse::bus::commit::commit;
+use devpulse::capabilities::writes::WriteSet;
 use devpulse::store::documents::{self, Scope};
-use devpulse::store::writes::WriteSet;
 use devpulse_e2e::{Backend, ScratchDatabase, on_both_backends};
 use serde_json::json;
 
@@ -20,14 +21,14 @@ async fn scans_merge_pending_writes_in_byte_order(backend: Backend) {
     for key in ["a/1", "a/2", "a/3", "a/Z", "a/é", "b/1"] {
         committed.put(key.into(), json!(key));
     }
-    committed.commit(&db, &hello).await.unwrap();
+    commit(&db, committed, &hello).await.unwrap();
     // Other plugins and orgs never show up.
     let mut elsewhere = WriteSet::default();
     elsewhere.put("a/9".into(), json!(0));
-    elsewhere.commit(&db, &scope("hello", "other-org")).await.unwrap();
+    commit(&db, elsewhere, &scope("hello", "other-org")).await.unwrap();
     elsewhere = WriteSet::default();
     elsewhere.put("a/8".into(), json!(0));
-    elsewhere.commit(&db, &scope("other-plugin", "acme")).await.unwrap();
+    commit(&db, elsewhere, &scope("other-plugin", "acme")).await.unwrap();
 
     let keys = |rows: Vec<(String, serde_json::Value)>| rows.into_iter().map(|(key, _)| key).collect::<Vec<_>>();
     let stored = documents::scan(&db, &hello, "a/", None, 100).await.unwrap();
@@ -45,7 +46,7 @@ async fn scans_merge_pending_writes_in_byte_order(backend: Backend) {
     assert_eq!(call.get(&db, &hello, "a/3").await.unwrap(), None);
     assert_eq!(documents::count(&db, &hello, "a/").await.unwrap(), 5, "nothing is written before commit");
 
-    call.commit(&db, &hello).await.unwrap();
+    commit(&db, call, &hello).await.unwrap();
     let stored = documents::scan(&db, &hello, "a/", None, 100).await.unwrap();
     assert_eq!(keys(stored), ["a/1", "a/2", "a/25", "a/Z", "a/é"]);
     assert_eq!(documents::get(&db, &hello, "a/25").await.unwrap(), Some(json!("new")));

@@ -128,7 +128,7 @@ async fn generic_hmac_source(backend: Backend) {
     let Some(server) = with_tally(backend, "").await else { return };
     let path = server.configure_hook("acme", "acme secret").await;
     let body = br#"{"id":42}"#.to_vec();
-    let signature = devpulse::webhooks::signature::Scheme::HmacSha256.sign(b"acme secret", &body);
+    let signature = devpulse::auth::signature::Scheme::HmacSha256.sign(b"acme secret", &body);
     let headers =
         [("x-acme-event", "Build".to_owned()), ("x-acme-delivery", "b-1".to_owned()), ("x-acme-signature", signature)];
     let (status, ack) = server.deliver(&path, &headers, body.clone()).await;
@@ -236,10 +236,7 @@ async fn stalled_database_answers_503_in_time() {
     let hook = server.configure_hook("github", SECRET).await;
     let db = server.db().await;
     let stall = db.begin().await.unwrap();
-    stall
-        .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({})", devpulse::store::event_log::LOG_LOCK))
-        .await
-        .unwrap();
+    stall.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({})", devpulse::bus::log::LOG_LOCK)).await.unwrap();
     let started = std::time::Instant::now();
     let (status, problem) = server.deliver_github(&hook, SECRET, "push", "stalled", b"{}").await;
     assert_eq!(status, 503, "{problem}");

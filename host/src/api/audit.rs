@@ -3,6 +3,7 @@
 use super::AppState;
 use super::error::{ApiError, BearerAuth};
 use super::pagination;
+use super::params::Cursor;
 use crate::audit::{self, Filter};
 use crate::auth::Role;
 use poem_openapi::param::Query;
@@ -16,6 +17,7 @@ enum AuditTag {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditView {
     pub id: String,
     pub at: Option<chrono::DateTime<chrono::Utc>>,
@@ -29,6 +31,7 @@ pub struct AuditView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditPage {
     pub items: Vec<AuditView>,
     pub next_cursor: Option<String>,
@@ -55,10 +58,10 @@ impl AuditApi {
         /// Only changes before this time.
         to: Query<Option<chrono::DateTime<chrono::Utc>>>,
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<u32>,
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Cursor>>,
     ) -> Result<Json<AuditPage>, ApiError> {
         let principal = self.state.authorize(&auth, Role::Admin).await?;
-        let before = pagination::after(cursor.0.as_deref())?;
+        let before = cursor.0.map(|cursor| cursor.0);
         let filter = Filter {
             action: action.0,
             actor_user_id: actor.0,

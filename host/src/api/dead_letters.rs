@@ -4,13 +4,14 @@
 use super::AppState;
 use super::error::{ApiError, BearerAuth};
 use super::pagination;
+use super::params::Cursor;
 use crate::audit::{self, Entry};
 use crate::auth::Role;
-use crate::store::delivery::{self, DEAD, DeadLetter, REPLAYING};
+use crate::bus::delivery::cursors::{self, DEAD, DeadLetter, REPLAYING};
 use poem::http::StatusCode;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi, Tags};
+use poem_openapi::{Enum, Object, OpenApi, Tags};
 
 #[derive(Tags)]
 enum DeadLetterTag {
@@ -18,7 +19,38 @@ enum DeadLetterTag {
     DeadLetters,
 }
 
+/// Where a dead letter stands.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum DeadLetterStatus {
+    /// Every attempt failed; the plugin moved on.
+    Dead,
+    /// Queued for the plugin by an admin.
+    Replaying,
+    /// Handled on replay.
+    Replayed,
+}
+
+impl DeadLetterStatus {
+    fn stored(self) -> &'static str {
+        match self {
+            DeadLetterStatus::Dead => DEAD,
+            DeadLetterStatus::Replaying => REPLAYING,
+            DeadLetterStatus::Replayed => cursors::REPLAYED,
+        }
+    }
+
+    fn of(stored: &str) -> Self {
+        match stored {
+            REPLAYING => DeadLetterStatus::Replaying,
+            cursors::REPLAYED => DeadLetterStatus::Replayed,
+            _ => DeadLetterStatus::Dead,
+        }
+    }
+}
+
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeadLetterView {
     pub id: String,
     pub plugin: String,
@@ -28,8 +60,7 @@ pub struct DeadLetterView {
     pub attempts: i32,
     /// The last failure.
     pub error: String,
-    /// `dead`, `replaying` (queued for the plugin) or `replayed`.
-    pub status: String,
+    pub status: DeadLetterStatus,
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -43,7 +74,7 @@ impl From<DeadLetter> for DeadLetterView {
             event_position: letter.event_seq,
             attempts: letter.attempts,
             error: letter.error,
-            status: letter.status,
+            status: DeadLetterStatus::of(&letter.status),
             created_at: chrono::DateTime::from_timestamp_millis(letter.created_at),
             updated_at: chrono::DateTime::from_timestamp_millis(letter.updated_at),
         }
@@ -51,6 +82,7 @@ impl From<DeadLetter> for DeadLetterView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeadLetterPage {
     pub items: Vec<DeadLetterView>,
     pub next_cursor: Option<String>,
@@ -69,23 +101,18 @@ impl DeadLettersApi {
         auth: BearerAuth,
         /// Only this plugin's.
         plugin: Query<Option<String>>,
-        /// Only `dead`, `replaying` or `replayed` ones.
-        status: Query<Option<String>>,
+        /// Only dead letters in this state.
+        status: Query<Option<DeadLetterStatus>>,
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<u32>,
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Cursor>>,
     ) -> Result<Json<DeadLetterPage>, ApiError> {
         let principal = self.state.authorize(&auth, Role::Manager).await?;
-        if let Some(status) = status.0.as_deref()
-            && ![DEAD, REPLAYING, delivery::REPLAYED].contains(&status)
-        {
-            return Err(ApiError::bad_request("status is one of dead, replaying, replayed"));
-        }
-        let before = pagination::after(cursor.0.as_deref())?;
-        let mut rows = delivery::dead_letters(
+        let before = cursor.0.map(|cursor| cursor.0);
+        let mut rows = cursors::dead_letters(
             self.state.runtime.db(),
             &principal.org_id,
             plugin.0.as_deref(),
-            status.0.as_deref(),
+            status.0.map(DeadLetterStatus::stored),
             before.as_deref(),
             u64::from(limit.0) + 1,
         )
@@ -101,10 +128,10 @@ impl DeadLettersApi {
     async fn replay(&self, auth: BearerAuth, id: Path<String>) -> Result<ReplayResponse, ApiError> {
         let principal = self.state.authorize(&auth, Role::Admin).await?;
         let db = self.state.runtime.db();
-        let letter = delivery::dead_letter(db, &principal.org_id, &id.0)
+        let letter = cursors::dead_letter(db, &principal.org_id, &id.0)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no dead letter {} in this org", id.0)))?;
-        if !delivery::set_status(db, &letter.id, DEAD, REPLAYING, None).await? {
+        if !cursors::set_status(db, &letter.id, DEAD, REPLAYING, None).await? {
             return Err(ApiError::Conflict(Json(super::problem::Problem::new(
                 StatusCode::CONFLICT,
                 "conflict",
@@ -112,8 +139,8 @@ impl DeadLettersApi {
             ))));
         }
         audit::record(db, Entry::by(&principal, "dead-letter.replay", &format!("dead-letter/{}", letter.id))).await?;
-        self.state.runtime.wake().appended();
-        let queued = delivery::dead_letter(db, &principal.org_id, &id.0)
+        self.state.bus.wake().appended();
+        let queued = cursors::dead_letter(db, &principal.org_id, &id.0)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no dead letter {} in this org", id.0)))?;
         Ok(ReplayResponse::Queued(Json(queued.into())))

@@ -16,22 +16,22 @@ pub struct BearerAuth(pub poem_openapi::auth::Bearer);
 /// A problem document with its status.
 #[derive(ApiResponse, Debug)]
 pub enum ApiError {
-    /// The input is invalid.
+    /// The input is invalid (`urn:devpulse:problem:invalid-input`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
-    /// No valid token.
+    /// No valid bearer token (`urn:devpulse:problem:unauthorized`).
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
-    /// The caller's role is too low.
+    /// The caller's role is too low (`urn:devpulse:problem:forbidden`).
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
-    /// Nothing by that id in the caller's org.
+    /// Nothing by that id in the caller's org (`urn:devpulse:problem:not-found`).
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
-    /// The change conflicts with the current state.
+    /// The change conflicts with the current state (`urn:devpulse:problem:conflict`).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
-    /// The database did not answer.
+    /// The database did not answer (`urn:devpulse:problem:unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>),
 }

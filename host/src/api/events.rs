@@ -4,11 +4,12 @@
 use super::AppState;
 use super::error::{ApiError, BearerAuth};
 use super::pagination;
+use super::params::Cursor;
 use crate::auth::Role;
-use crate::store::delivery::{self, REPLAYED};
+use crate::bus::delivery::cursors::{self, REPLAYED};
+use crate::bus::generations;
+use crate::bus::log::{self, Filter};
 use crate::store::entities::event;
-use crate::store::event_log::{self, Filter};
-use crate::store::generations;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi, Tags};
@@ -21,6 +22,7 @@ enum EventTag {
 
 /// One event of the log.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventView {
     /// A ULID.
     pub id: String,
@@ -58,6 +60,7 @@ impl From<event::Model> for EventView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventPage {
     pub items: Vec<EventView>,
     pub next_cursor: Option<String>,
@@ -82,6 +85,7 @@ pub enum DeliveryStatus {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeliveryView {
     pub plugin: String,
     pub status: DeliveryStatus,
@@ -120,13 +124,11 @@ impl EventsApi {
         /// Only events that occurred before this time.
         to: Query<Option<chrono::DateTime<chrono::Utc>>>,
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<u32>,
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Cursor>>,
     ) -> Result<Json<EventPage>, ApiError> {
         let principal = self.state.authorize(&auth, Role::Developer).await?;
-        let after = match pagination::after(cursor.0.as_deref())? {
-            Some(key) => key.parse::<i64>().map_err(|_| ApiError::bad_request("malformed cursor"))?,
-            None => 0,
-        };
+        // A cursor holds a log position; one that holds none lies past the end.
+        let after = cursor.0.map_or(0, |cursor| cursor.0.parse::<i64>().unwrap_or(i64::MAX));
         let filter = Filter {
             source: source.0,
             kind: kind.0,
@@ -134,7 +136,7 @@ impl EventsApi {
             to: to.0.map(|at| at.timestamp_millis()),
         };
         let rows =
-            event_log::list(self.state.runtime.db(), &principal.org_id, &filter, after, u64::from(limit.0) + 1).await?;
+            log::list(self.state.runtime.db(), &principal.org_id, &filter, after, u64::from(limit.0) + 1).await?;
         // The cursor is the position of the page's last event.
         let mut keyed: Vec<(String, event::Model)> = rows.into_iter().map(|row| (row.seq.to_string(), row)).collect();
         let next_cursor = pagination::next(&mut keyed, limit.0, |(key, _)| key);
@@ -146,16 +148,16 @@ impl EventsApi {
     async fn get(&self, auth: BearerAuth, id: Path<String>) -> Result<Json<EventDetail>, ApiError> {
         let principal = self.state.authorize(&auth, Role::Developer).await?;
         let db = self.state.runtime.db();
-        let event = event_log::get(db, &principal.org_id, &id.0)
+        let event = log::get(db, &principal.org_id, &id.0)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no event {} in this org", id.0)))?;
-        let letters = delivery::dead_letters_of_event(db, event.seq).await?;
+        let letters = cursors::dead_letters_of_event(db, event.seq).await?;
         let mut deliveries = Vec::new();
         let mut plugins = self.state.runtime.registry().all();
         plugins.sort_by(|a, b| a.name().cmp(b.name()));
-        for plugin in plugins.iter().filter(|plugin| event_log::matches(&plugin.manifest.subscriptions, &event.kind)) {
+        for plugin in plugins.iter().filter(|plugin| log::matches(&plugin.manifest.subscriptions, &event.kind)) {
             let generation = generations::live(db, plugin.name(), &event.org).await?;
-            let cursor = delivery::find(db, plugin.name(), &event.org, generation).await?;
+            let cursor = cursors::find(db, plugin.name(), &event.org, generation).await?;
             let letter = letters.iter().find(|letter| letter.plugin == plugin.name());
             let mut view = DeliveryView {
                 plugin: plugin.name().to_owned(),
@@ -168,7 +170,7 @@ impl EventsApi {
             if let Some(letter) = letter {
                 view.status = match letter.status.as_str() {
                     REPLAYED => DeliveryStatus::Replayed,
-                    delivery::REPLAYING => DeliveryStatus::Replaying,
+                    cursors::REPLAYING => DeliveryStatus::Replaying,
                     _ => DeliveryStatus::DeadLetter,
                 };
                 view.attempts = letter.attempts;

@@ -3,11 +3,12 @@
 
 use super::AppState;
 use super::error::{ApiError, BearerAuth};
+use super::params::Text;
 use super::problem::Problem;
 use crate::audit::{self, Entry};
 use crate::auth::Role;
-use crate::store::hooks;
-use crate::webhooks::{Delivery, Rejection};
+use crate::bus::ingest::sources;
+use crate::bus::ingest::{Delivery, Rejection};
 use poem::http::StatusCode;
 use poem::{Body, Request, Response};
 use poem_openapi::param::Path;
@@ -24,15 +25,16 @@ enum HookTag {
 #[derive(Object)]
 pub struct HookSecret {
     #[oai(validator(min_length = 8, max_length = 256))]
-    pub secret: String,
+    pub secret: Text,
 }
 
 /// A webhook source as the caller's org sees it.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct HookView {
     pub source: String,
-    /// How deliveries are signed (`github-hmac-sha256`, `hmac-sha256`).
-    pub scheme: String,
+    /// How deliveries are signed.
+    pub scheme: crate::auth::signature::Scheme,
     pub kind_header: String,
     pub delivery_header: String,
     pub signature_header: String,
@@ -90,11 +92,11 @@ impl HooksApi {
     ) -> Result<HookView, ApiError> {
         let db = self.state.runtime.db();
         let slug = crate::identity::org_by_id(db, org).await?.map_or_else(|| org.to_owned(), |found| found.slug);
-        let configured = hooks::get(db, org, &source.name).await?;
-        let (deliveries, last) = hooks::deliveries(db, org, &source.name).await?;
+        let configured = sources::get(db, org, &source.name).await?;
+        let (deliveries, last) = sources::deliveries(db, org, &source.name).await?;
         Ok(HookView {
             source: source.name.clone(),
-            scheme: source.scheme.clone(),
+            scheme: source.scheme,
             kind_header: source.kind_header.clone(),
             delivery_header: source.delivery_header.clone(),
             signature_header: source.signature_header.clone(),
@@ -129,7 +131,7 @@ impl HooksApi {
         let declared = self.state.ingest.declared(&source.0).ok_or_else(|| {
             ApiError::not_found(format!("no loaded plugin declares the webhook source {:?}", source.0))
         })?;
-        let created = self.state.ingest.configure(&principal.org_id, &declared.name, &body.0.secret).await?;
+        let created = self.state.ingest.configure(&principal.org_id, &declared.name, &body.0.secret.0).await?;
         let action = if created { "hook.configure" } else { "hook.rotate" };
         audit::record(self.state.runtime.db(), Entry::by(&principal, action, &format!("hook/{}", declared.name)))
             .await?;

@@ -5,6 +5,7 @@
 use super::AppState;
 use super::error::{ApiError, BearerAuth};
 use super::pagination;
+use super::params::{Cursor, LabelFilter, TimeZone};
 use crate::auth::Role;
 use crate::metrics::query::{self, Agg, QueryError, Step};
 use crate::metrics::series;
@@ -32,6 +33,7 @@ pub struct SeriesView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SeriesPage {
     pub items: Vec<SeriesView>,
     pub next_cursor: Option<String>,
@@ -57,13 +59,19 @@ pub struct GroupView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct QueryResult {
     pub plugin: String,
     pub name: String,
-    pub agg: String,
-    /// `1h`, `1d`, `1w`, or absent for one bucket over the whole range.
-    pub step: Option<String>,
-    pub tz: String,
+    pub agg: Agg,
+    /// Absent for one bucket over the whole range.
+    pub step: Option<Step>,
+    pub tz: TimeZone,
+    pub from: chrono::DateTime<chrono::FixedOffset>,
+    /// The end of the range answered: `to` as asked, or where the 10,000th bucket ends.
+    pub to: chrono::DateTime<chrono::FixedOffset>,
+    /// True when the range held more buckets than one answer carries.
+    pub truncated: bool,
     /// Groups in label order; groups without points are left out.
     pub series: Vec<GroupView>,
 }
@@ -85,11 +93,11 @@ impl MetricsApi {
         /// Only this metric.
         name: Query<Option<String>>,
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<u32>,
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Cursor>>,
     ) -> Result<Json<SeriesPage>, ApiError> {
         let principal = self.state.authorize(&auth, Role::Manager).await?;
         let db = self.state.runtime.db();
-        let after = pagination::after(cursor.0.as_deref())?;
+        let after = cursor.0.map(|cursor| cursor.0);
         let plugins: Vec<String> = metric_series::Entity::find()
             .select_only()
             .column(metric_series::Column::Plugin)
@@ -101,7 +109,7 @@ impl MetricsApi {
         // Only the live generation of each plugin: a rebuild in progress is not shown.
         let mut live = Condition::any();
         for name in plugins.iter().filter(|name| plugin.0.as_ref().is_none_or(|wanted| wanted == *name)) {
-            let generation = self.state.runtime.generations().live(name, &principal.org_id).await?;
+            let generation = self.state.bus.generations().live(name, &principal.org_id).await?;
             live = live.add(
                 Condition::all()
                     .add(metric_series::Column::Plugin.eq(name.as_str()))
@@ -139,7 +147,10 @@ impl MetricsApi {
     /// `tz`, each reduced by `agg`. Percentiles (`p50`, `p90`, `p95`) are the
     /// value at rank ⌊q·(n−1)⌋ of the sorted points, within 1% (a DDSketch
     /// merged from rollups). Day and week buckets follow the zone's midnights,
-    /// so a day across a DST change lasts 23 or 25 hours. Manager or above.
+    /// so a day across a DST change lasts 23 or 25 hours. A range that holds
+    /// more than 10,000 buckets is answered up to its 10,000th (`truncated`,
+    /// with the `to` actually used); a `to` at or before `from` holds nothing.
+    /// Manager or above.
     #[oai(path = "/metrics/query", method = "get", operation_id = "queryMetric")]
     #[allow(clippy::too_many_arguments)]
     async fn query(
@@ -153,44 +164,49 @@ impl MetricsApi {
         from: Query<chrono::DateTime<chrono::FixedOffset>>,
         /// End of the range, exclusive (RFC 3339).
         to: Query<chrono::DateTime<chrono::FixedOffset>>,
-        /// `1h`, `1d` or `1w` (weeks start on Monday); absent: one bucket for the range.
-        step: Query<Option<String>>,
-        /// `count`, `sum`, `avg`, `min`, `max`, `p50`, `p90` or `p95`.
-        #[oai(default = "default_agg")]
-        agg: Query<String>,
+        /// Bucket width (weeks start on Monday); absent: one bucket for the range.
+        step: Query<Option<Step>>,
+        /// How each bucket's points become one number.
+        #[oai(default)]
+        agg: Query<Agg>,
         /// Labels to group by: repeat the parameter or separate with commas.
         group_by: Query<Vec<String>>,
-        /// `label=value`; repeatable, every one must match.
-        filter: Query<Vec<String>>,
-        /// IANA time zone for bucket edges.
-        #[oai(default = "default_tz")]
-        tz: Query<String>,
+        /// Repeatable; every one must match.
+        filter: Query<Vec<LabelFilter>>,
+        /// Time zone of the bucket edges.
+        #[oai(default)]
+        tz: Query<TimeZone>,
     ) -> Result<Json<QueryResult>, ApiError> {
         let principal = self.state.authorize(&auth, Role::Manager).await?;
-        let filter = filter
-            .0
-            .iter()
-            .map(|pair| {
-                pair.split_once('=')
-                    .map(|(label, value)| (label.to_owned(), value.to_owned()))
-                    .ok_or_else(|| ApiError::bad_request(format!("filter `{pair}` is not label=value")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let query = query::Query {
+        let filter = filter.0.into_iter().map(|filter| (filter.label, filter.value)).collect();
+        let mut query = query::Query {
             name: name.0.clone(),
             from: from.0.timestamp_millis(),
-            to: to.0.timestamp_millis(),
-            step: step.0.as_deref().map(str::parse::<Step>).transpose().map_err(bad)?,
-            agg: agg.0.parse::<Agg>().map_err(bad)?,
+            to: to.0.timestamp_millis().max(from.0.timestamp_millis()),
+            step: step.0,
+            agg: agg.0,
             group_by: group_by.0.iter().flat_map(|labels| labels.split(',')).map(str::to_owned).collect(),
             filter,
-            tz: query::time_zone(&tz.0).map_err(bad)?,
+            tz: tz.0.0,
         };
-        let generation = self.state.runtime.generations().live(&plugin.0, &principal.org_id).await?;
-        let scope = Scope { plugin: plugin.0.clone(), org: principal.org_id.clone(), generation };
-        let groups = query::run(self.state.runtime.db(), self.state.runtime.series_index(), &scope, &query)
-            .await
-            .map_err(bad)?;
+        let truncated = match query::capped_end(&query) {
+            Some(end) => {
+                query.to = end;
+                true
+            }
+            None => false,
+        };
+        let groups = if query.from < query.to {
+            let generation = self.state.bus.generations().live(&plugin.0, &principal.org_id).await?;
+            let scope = Scope { plugin: plugin.0.clone(), org: principal.org_id.clone(), generation };
+            query::run(self.state.runtime.db(), self.state.runtime.series_index(), &scope, &query).await.map_err(bad)?
+        } else {
+            Vec::new()
+        };
+        let local = |at: i64| {
+            let utc = chrono::DateTime::from_timestamp_millis(at)?;
+            Some(utc.with_timezone(&utc.with_timezone(&query.tz).offset().fix()))
+        };
         let series = groups
             .into_iter()
             .map(|group| GroupView {
@@ -199,18 +215,22 @@ impl MetricsApi {
                     .buckets
                     .into_iter()
                     .filter_map(|bucket| {
-                        let start = chrono::DateTime::from_timestamp_millis(bucket.start)?;
-                        let offset = start.with_timezone(&query.tz).offset().fix();
-                        Some(BucketView {
-                            start: start.with_timezone(&offset),
-                            value: bucket.value,
-                            count: bucket.count,
-                        })
+                        Some(BucketView { start: local(bucket.start)?, value: bucket.value, count: bucket.count })
                     })
                     .collect(),
             })
             .collect();
-        Ok(Json(QueryResult { plugin: plugin.0, name: name.0, agg: agg.0, step: step.0, tz: tz.0, series }))
+        Ok(Json(QueryResult {
+            plugin: plugin.0,
+            name: name.0,
+            agg: agg.0,
+            step: step.0,
+            tz: tz.0,
+            from: from.0,
+            to: local(query.to).unwrap_or(to.0),
+            truncated,
+            series,
+        }))
     }
 }
 
@@ -223,12 +243,4 @@ fn bad(err: QueryError) -> ApiError {
 
 fn default_limit() -> u32 {
     pagination::DEFAULT_LIMIT
-}
-
-fn default_agg() -> String {
-    "count".into()
-}
-
-fn default_tz() -> String {
-    "UTC".into()
 }

@@ -10,9 +10,11 @@ pub mod metrics;
 pub mod openapi;
 pub mod orgs;
 pub mod pagination;
+pub mod params;
 pub mod plugin_routes;
 pub mod plugins;
 pub mod problem;
+pub mod rate_limit;
 pub mod rebuilds;
 pub mod system;
 pub mod tokens;
@@ -29,14 +31,21 @@ use poem_openapi::{OpenApiService, OperationId};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Endpoints an embedder mounts at exact paths beside the API (the benchmarks
+/// mount a native twin of a plugin route this way).
+pub type Extras = std::collections::BTreeMap<String, poem::endpoint::BoxEndpoint<'static>>;
+
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub runtime: Runtime,
+    pub bus: crate::bus::Bus,
     pub auth: crate::auth::Authenticator,
     pub telemetry: Telemetry,
     pub redis: Option<Redis>,
-    pub ingest: crate::webhooks::Ingest,
+    pub ingest: crate::bus::ingest::Ingest,
+    /// Counts requests for the rate limits.
+    pub limiter: crate::ratelimit::RateLimiter,
 }
 
 /// The route label of a plugin operation, for metrics (the template, not the URL).
@@ -95,7 +104,7 @@ fn service(state: &AppState) -> OpenApiService<HostApi, ()> {
 }
 
 /// Builds the whole HTTP application.
-pub fn app(state: AppState, extras: crate::server::Extras) -> anyhow::Result<impl Endpoint<Output = Response>> {
+pub fn app(state: AppState, extras: Extras) -> anyhow::Result<impl Endpoint<Output = Response>> {
     let service = service(&state);
     let host_spec = service.spec();
     let swagger = service.swagger_ui_html();
@@ -130,22 +139,39 @@ struct Dispatcher {
     document: Arc<LiveDocument>,
     host_spec: String,
     swagger: String,
-    extras: crate::server::Extras,
+    extras: Extras,
 }
 
 impl Endpoint for Dispatcher {
     type Output = Response;
 
-    async fn call(&self, mut request: Request) -> poem::Result<Response> {
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        let Some(decision) = rate_limit::admit(&self.state, &request).await else {
+            return self.route(request).await;
+        };
+        if !decision.allowed {
+            return Ok(rate_limit::refused(&decision));
+        }
+        let mut response = self.route(request).await?;
+        rate_limit::annotate(&mut response, &decision);
+        Ok(response)
+    }
+}
+
+impl Dispatcher {
+    async fn route(&self, mut request: Request) -> poem::Result<Response> {
         let path = request.uri().path().to_owned();
         if let Some(extra) = self.extras.get(&path) {
             let mut response = extra.call(request).await?;
             response.set_data(RouteLabel(path));
             return Ok(response);
         }
-        if request.method() == poem::http::Method::POST
-            && let Some((source, org)) = hooks::delivery_path(&path)
-        {
+        let method = request.method().clone();
+        let readable = method == poem::http::Method::GET || method == poem::http::Method::HEAD;
+        if let Some((source, org)) = hooks::delivery_path(&path) {
+            if method != poem::http::Method::POST {
+                return Ok(problem::method_not_allowed(method.as_str(), &["POST"]));
+            }
             let body = request.take_body();
             let mut response = hooks::deliver(&self.state, source, org, &request, body).await;
             response.set_data(RouteLabel("/api/v1/hooks/{source}/{org}".into()));
@@ -156,6 +182,9 @@ impl Endpoint for Dispatcher {
             return Ok(plugin_routes::dispatch(&self.state, name, rest, request, body).await);
         }
         match path.as_str() {
+            "/openapi.json" | "/docs" | "/docs/" if !readable => {
+                Ok(problem::method_not_allowed(method.as_str(), &["GET", "HEAD"]))
+            }
             "/openapi.json" => {
                 let text = self.document.render(self.state.runtime.registry());
                 let mut response = Response::builder().content_type("application/json").body(text.as_str().to_owned());
@@ -169,13 +198,39 @@ impl Endpoint for Dispatcher {
                 response.set_data(RouteLabel("/docs".into()));
                 Ok(response)
             }
-            _ => match self.api.call(request).await {
-                Ok(response) => Ok(response.into_response()),
-                Err(err) if err.status() == StatusCode::NOT_FOUND && !err.is_from_response() => {
-                    Ok(problem::Problem::not_found(format!("no resource at {path}")).into_response())
+            _ => {
+                // poem-openapi reads JSON bodies whole: cap them first.
+                match request.take_body().into_bytes_limit(plugin_routes::MAX_BODY_BYTES).await {
+                    Ok(bytes) => request.set_body(bytes),
+                    Err(_) => {
+                        return Ok(problem::Problem::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "payload-too-large",
+                            format!("request bodies are at most {} bytes", plugin_routes::MAX_BODY_BYTES),
+                        )
+                        .into_response());
+                    }
                 }
-                Err(err) => Ok(problem::from_poem_error(err)),
-            },
+                self.host_api(request, &path, &method).await
+            }
+        }
+    }
+
+    /// The host's own operations, with poem's routing errors as problem documents.
+    async fn host_api(&self, request: Request, path: &str, method: &poem::http::Method) -> poem::Result<Response> {
+        match self.api.call(request).await {
+            Ok(response) => Ok(response.into_response()),
+            Err(err) if err.status() == StatusCode::NOT_FOUND && !err.is_from_response() => {
+                Ok(problem::Problem::not_found(format!("no resource at {path}")).into_response())
+            }
+            Err(err) if err.status() == StatusCode::METHOD_NOT_ALLOWED && !err.is_from_response() => {
+                let allowed = self.document.host_methods(path);
+                Ok(problem::method_not_allowed(
+                    method.as_str(),
+                    &allowed.iter().map(String::as_str).collect::<Vec<_>>(),
+                ))
+            }
+            Err(err) => Ok(problem::from_poem_error(err)),
         }
     }
 }

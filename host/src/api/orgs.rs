@@ -3,6 +3,8 @@
 use super::AppState;
 use super::error::{ApiError, BearerAuth};
 use super::pagination;
+use super::params::Cursor;
+use super::params::{Email, Text, TimeZone};
 use super::tokens::CreatedToken;
 use super::users::{UserView, view};
 use crate::audit::{self, Entry};
@@ -22,6 +24,7 @@ enum OrgTag {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrgView {
     pub id: String,
     pub slug: String,
@@ -41,6 +44,7 @@ impl From<org::Model> for OrgView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrgPage {
     pub items: Vec<OrgView>,
     pub next_cursor: Option<String>,
@@ -49,16 +53,23 @@ pub struct OrgPage {
 /// The first owner of a new org.
 #[derive(Object)]
 pub struct NewOwner {
-    pub display_name: String,
-    pub email: String,
-    pub time_zone: Option<String>,
+    /// 1 to 200 characters, not all blank.
+    #[oai(validator(min_length = 1, max_length = 200, pattern = r"[^\s\x1c-\x1f]"))]
+    pub display_name: Text,
+    pub email: Email,
+    /// UTC when absent.
+    #[oai(nullable)]
+    pub time_zone: Option<TimeZone>,
 }
 
 #[derive(Object)]
 pub struct CreateOrg {
-    /// Lowercase letters, digits and `-`; appears in webhook URLs.
-    pub slug: String,
-    pub name: String,
+    /// Lowercase letters, digits and `-`, starting with a letter; appears in webhook URLs.
+    #[oai(validator(pattern = "^[a-z][a-z0-9-]{1,62}$"))]
+    pub slug: Text,
+    /// Not all blank.
+    #[oai(validator(min_length = 1, max_length = 200, pattern = r"[^\s\x1c-\x1f]"))]
+    pub name: Text,
     pub owner: NewOwner,
 }
 
@@ -88,11 +99,11 @@ impl OrgsApi {
         &self,
         auth: BearerAuth,
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<u32>,
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Cursor>>,
     ) -> Result<Json<OrgPage>, ApiError> {
         let principal = self.state.principal(&auth).await?;
         principal.require_operator()?;
-        let after = pagination::after(cursor.0.as_deref())?;
+        let after = cursor.0.map(|cursor| cursor.0);
         let mut rows = identity::list_orgs(self.state.runtime.db(), after.as_deref(), u64::from(limit.0) + 1).await?;
         let next_cursor = pagination::next(&mut rows, limit.0, |org| &org.id);
         Ok(Json(OrgPage { items: rows.into_iter().map(OrgView::from).collect(), next_cursor }))
@@ -105,15 +116,15 @@ impl OrgsApi {
         principal.require_operator()?;
         let body = body.0;
         let txn = self.state.runtime.db().begin().await?;
-        let org = identity::create_org(&txn, &body.slug, &body.name).await?;
+        let org = identity::create_org(&txn, &body.slug.0, &body.name.0).await?;
         let owner = identity::create_user(
             &txn,
             &org.id,
             NewUser {
-                display_name: body.owner.display_name,
-                email: body.owner.email,
+                display_name: body.owner.display_name.0,
+                email: body.owner.email.0,
                 role: Role::Owner,
-                time_zone: body.owner.time_zone.unwrap_or_else(|| "UTC".into()),
+                time_zone: body.owner.time_zone.unwrap_or_default().name().to_owned(),
                 identities: Vec::new(),
             },
         )

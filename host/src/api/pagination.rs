@@ -1,6 +1,6 @@
 //! Paging of HTTP lists, with the opaque cursors of [`crate::store::cursor`].
 
-use crate::store::cursor::{decode, encode};
+use crate::store::cursor::encode;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
@@ -16,13 +16,6 @@ pub fn page<T>(items: Vec<(String, T)>, after: Option<&str>, limit: u32) -> (Vec
         None => None,
     };
     (taken.into_iter().map(|(_, item)| item).collect(), next)
-}
-
-/// The key after which a page starts, from an optional cursor.
-pub fn after(cursor: Option<&str>) -> Result<Option<String>, super::error::ApiError> {
-    cursor
-        .map(|cursor| decode(cursor).ok_or_else(|| super::error::ApiError::bad_request("malformed cursor")))
-        .transpose()
 }
 
 /// Given `limit + 1` rows, drops the extra one and returns the cursor of the next page.

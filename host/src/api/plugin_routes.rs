@@ -3,14 +3,15 @@
 //! its answer (or its failure) into HTTP.
 
 use super::error::ApiError;
-use super::problem::Problem;
+use super::problem::{self, Problem};
 use super::{AppState, RouteLabel};
-use crate::auth::{self, AuthError, Role};
+use crate::auth::{self, AuthError};
 use crate::runtime::call::CallError;
+use crate::runtime::manifest::Method;
 use crate::runtime::manifest::RESERVED_NAMES;
+use crate::runtime::plugin::LoadedPlugin;
 use crate::runtime::routes::RouteMatch;
-use crate::runtime::wit::devpulse::plugin::types::Method;
-use crate::runtime::wit::{PluginError, Request as WitRequest, Response as WitResponse};
+use crate::wit::{PluginError, Request as WitRequest, Response as WitResponse};
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Body, Request, Response};
 
@@ -28,17 +29,13 @@ pub fn plugin_path(path: &str) -> Option<(&str, &str)> {
     (!name.is_empty() && !RESERVED_NAMES.contains(&name)).then_some((name, rest))
 }
 
-fn wit_method(method: &poem::http::Method) -> Option<Method> {
-    Some(match method.as_str() {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "PATCH" => Method::Patch,
-        "DELETE" => Method::Delete,
-        "OPTIONS" => Method::Options,
-        _ => return None,
-    })
+/// True when the request declares a JSON body (`application/json` or `application/*+json`).
+fn is_json(request: &Request) -> bool {
+    let Some(value) = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let media = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
 }
 
 /// Headers a plugin never sees: credentials and hop-by-hop.
@@ -75,26 +72,18 @@ pub async fn dispatch(state: &AppState, name: &str, rest: &str, request: Request
         .into_response();
     }
     let method = request.method().as_str().to_owned();
-    let (route, path_params) = match plugin.routes.find(&method, rest) {
+    let (route, path_params) = match plugin.routes.find(Method::parse(&method), rest) {
         RouteMatch::Found { route, path_params } => (route, path_params),
         RouteMatch::MethodNotAllowed { allowed } => {
-            let mut response = Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                format!("{method} is not allowed here; allowed: {}", allowed.join(", ")),
-            )
-            .into_response();
-            if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
-                response.headers_mut().insert(header::ALLOW, value);
-            }
-            return response;
+            let allowed: Vec<&str> = allowed.iter().map(|method| method.as_str()).collect();
+            return problem::method_not_allowed(&method, &allowed);
         }
         RouteMatch::NotFound => {
             return Problem::not_found(format!("plugin {name} has no route {method} {rest}")).into_response();
         }
     };
     let label = RouteLabel(format!("/api/v1/{name}{}", route.doc.path));
-    if let Err(err) = principal.require(Role::parse(&route.doc.min_role).unwrap_or(Role::Owner)) {
+    if let Err(err) = principal.require(route.doc.min_role) {
         let mut response = refused(err);
         response.set_data(label);
         return response;
@@ -110,6 +99,16 @@ pub async fn dispatch(state: &AppState, name: &str, rest: &str, request: Request
             .into_response();
         }
     };
+    if !bytes.is_empty() && !is_json(&request) {
+        let mut response = Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the body as `Content-Type: application/json`",
+        )
+        .into_response();
+        response.set_data(label);
+        return response;
+    }
     let query: Vec<(String, String)> =
         form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();
     let body = match route.validate(&path_params, &query, &bytes) {
@@ -118,16 +117,13 @@ pub async fn dispatch(state: &AppState, name: &str, rest: &str, request: Request
             let mut response = Problem::new(
                 StatusCode::BAD_REQUEST,
                 "validation-failed",
-                format!("the request does not match the schema of {} {}", route.doc.method, route.doc.path),
+                format!("the request does not match the schema of {} {}", route.doc.method.as_str(), route.doc.path),
             )
             .with_errors(errors)
             .into_response();
             response.set_data(label);
             return response;
         }
-    };
-    let Some(wit_method) = wit_method(request.method()) else {
-        return Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", method).into_response();
     };
     let headers = request
         .headers()
@@ -136,21 +132,50 @@ pub async fn dispatch(state: &AppState, name: &str, rest: &str, request: Request
         .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
         .collect();
     let call = WitRequest {
-        method: wit_method,
+        method: route.doc.method.into(),
         path: rest.to_owned(),
         route: route.doc.path.clone(),
         path_params,
         query,
         headers,
         body,
-        principal: principal.to_wit(),
+        principal: (&principal).into(),
     };
-    let mut response = match state.runtime.request(&plugin, call).await {
+    let mut response = match call_plugin(state, &plugin, call).await {
         Ok(answer) => into_http(name, answer),
-        Err(err) => call_problem(name, err).into_response(),
+        Err(problem) => problem.into_response(),
     };
     response.set_data(label);
     response
+}
+
+/// Runs the route in the live generation and commits its writes.
+async fn call_plugin(state: &AppState, plugin: &LoadedPlugin, call: WitRequest) -> Result<WitResponse, Problem> {
+    let name = plugin.name();
+    let scope = state.bus.live_scope(name, &call.principal.org_id).await.map_err(storage_problem)?;
+    let (answer, writes) =
+        state.runtime.request(plugin, scope.clone(), call).await.map_err(|err| call_problem(name, err))?;
+    // An answer over the cap fails the call: nothing it wrote commits, and the
+    // body is dropped here rather than copied into the response.
+    let size = answer.body.as_ref().map_or(0, String::len);
+    if size > plugin.limits.response_bytes {
+        tracing::warn!(plugin = name, size, limit = plugin.limits.response_bytes, "response body over the limit");
+        return Err(Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "plugin-response-too-large",
+            format!(
+                "plugin {name} answered with {size} bytes; its limit is {} (`max_response_bytes`)",
+                plugin.limits.response_bytes
+            ),
+        ));
+    }
+    state.bus.commit(writes, &scope).await.map_err(storage_problem)?;
+    Ok(answer)
+}
+
+fn storage_problem(err: crate::store::StoreError) -> Problem {
+    tracing::error!("plugin route storage failed: {err}");
+    Problem::unavailable("storage is unavailable")
 }
 
 fn into_http(plugin: &str, answer: WitResponse) -> Response {

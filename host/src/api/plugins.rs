@@ -4,9 +4,12 @@
 use super::AppState;
 use super::error::{ApiError, BearerAuth};
 use super::pagination;
+use super::params::Cursor;
 use crate::audit::{self, Entry};
-use crate::runtime::manifest::{RouteDoc, ScheduleDoc, WebhookSourceDoc};
-use crate::runtime::plugin::{Limits, LoadedPlugin};
+use crate::auth::Role;
+use crate::auth::signature::Scheme;
+use crate::runtime::manifest::{Method, ParamLocation, RouteDoc, ScheduleDoc, WebhookSourceDoc};
+use crate::runtime::plugin::LoadedPlugin;
 use crate::runtime::registry::Failure;
 use crate::runtime::stats::ExportStats;
 use poem_openapi::param::{Path, Query};
@@ -29,8 +32,129 @@ pub enum PluginStatus {
     Failed,
 }
 
+/// A parameter of a plugin route.
+#[derive(Object, Clone)]
+pub struct ParamView {
+    pub name: String,
+    pub location: ParamLocation,
+    pub required: bool,
+    pub description: String,
+    /// Its JSON Schema.
+    pub schema: serde_json::Value,
+}
+
+/// A response a plugin route declares.
+#[derive(Object, Clone)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ResponseView {
+    pub status: u16,
+    pub description: String,
+    /// Its JSON Schema; absent when the response has no body.
+    pub schema: Option<serde_json::Value>,
+}
+
+/// A REST operation a plugin serves under `/api/v1/{plugin}`.
+#[derive(Object, Clone)]
+#[oai(skip_serializing_if_is_none)]
+pub struct RouteView {
+    pub method: Method,
+    /// Template relative to `/api/v1/{plugin}`.
+    pub path: String,
+    pub summary: String,
+    pub description: String,
+    pub params: Vec<ParamView>,
+    /// The JSON Schema of the request body; absent when it takes none.
+    pub body_schema: Option<serde_json::Value>,
+    pub responses: Vec<ResponseView>,
+    /// The lowest role that may call it.
+    pub min_role: Role,
+}
+
+impl From<&RouteDoc> for RouteView {
+    fn from(route: &RouteDoc) -> Self {
+        RouteView {
+            method: route.method,
+            path: route.path.clone(),
+            summary: route.summary.clone(),
+            description: route.description.clone(),
+            params: route
+                .params
+                .iter()
+                .map(|param| ParamView {
+                    name: param.name.clone(),
+                    location: param.location,
+                    required: param.required,
+                    description: param.description.clone(),
+                    schema: param.schema.clone(),
+                })
+                .collect(),
+            body_schema: route.body_schema.clone(),
+            responses: route
+                .responses
+                .iter()
+                .map(|response| ResponseView {
+                    status: response.status,
+                    description: response.description.clone(),
+                    schema: response.schema.clone(),
+                })
+                .collect(),
+            min_role: route.min_role,
+        }
+    }
+}
+
+/// A schedule a plugin runs once per interval per org.
+#[derive(Object, Clone)]
+pub struct ScheduleView {
+    pub name: String,
+    pub interval_seconds: u32,
+}
+
+impl From<&ScheduleDoc> for ScheduleView {
+    fn from(schedule: &ScheduleDoc) -> Self {
+        ScheduleView { name: schedule.name.clone(), interval_seconds: schedule.interval_seconds }
+    }
+}
+
+/// A webhook sender a plugin understands.
+#[derive(Object, Clone)]
+pub struct WebhookSourceView {
+    pub name: String,
+    pub scheme: Scheme,
+    /// The header naming the event kind.
+    pub kind_header: String,
+    /// The header carrying the sender's delivery id.
+    pub delivery_header: String,
+    /// The header carrying the signature.
+    pub signature_header: String,
+}
+
+impl From<&WebhookSourceDoc> for WebhookSourceView {
+    fn from(source: &WebhookSourceDoc) -> Self {
+        WebhookSourceView {
+            name: source.name.clone(),
+            scheme: source.scheme,
+            kind_header: source.kind_header.clone(),
+            delivery_header: source.delivery_header.clone(),
+            signature_header: source.signature_header.clone(),
+        }
+    }
+}
+
+/// The limits every call of the plugin runs under.
+#[derive(Object, Clone, Copy)]
+pub struct LimitsView {
+    /// Wall-clock limit of one call, host calls included.
+    pub deadline_ms: u64,
+    /// Cap on linear memory during one call.
+    pub memory_bytes: u64,
+    /// Largest response body a route may answer with.
+    pub response_bytes: u64,
+}
+
 /// A plugin, or a plugin file that failed to load.
 #[derive(Object, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PluginInfo {
     /// The plugin's name, or the file's stem when no manifest could be read.
     pub name: String,
@@ -48,17 +172,18 @@ pub struct PluginInfo {
     pub capabilities_requested: Vec<String>,
     pub capabilities_granted: Vec<String>,
     pub http_allowed_hosts: Vec<String>,
-    pub limits: Option<Limits>,
-    pub routes: Vec<RouteDoc>,
+    pub limits: Option<LimitsView>,
+    pub routes: Vec<RouteView>,
     pub subscriptions: Vec<String>,
-    pub schedules: Vec<ScheduleDoc>,
-    pub webhook_sources: Vec<WebhookSourceDoc>,
+    pub schedules: Vec<ScheduleView>,
+    pub webhook_sources: Vec<WebhookSourceView>,
     /// Calls per export (`on-request`, `on-event`, `on-tick`).
     pub stats: BTreeMap<String, ExportStats>,
 }
 
 /// One page of plugins, sorted by name.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PluginPage {
     pub items: Vec<PluginInfo>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -80,11 +205,15 @@ fn running(plugin: &LoadedPlugin, disabled: bool, failure: Option<&Failure>) -> 
         capabilities_requested: manifest.capabilities.clone(),
         capabilities_granted: plugin.grants.granted.clone(),
         http_allowed_hosts: plugin.grants.http_hosts.clone(),
-        limits: Some(plugin.limits),
-        routes: manifest.routes.clone(),
+        limits: Some(LimitsView {
+            deadline_ms: plugin.limits.deadline_ms,
+            memory_bytes: plugin.limits.memory_bytes,
+            response_bytes: plugin.limits.response_bytes as u64,
+        }),
+        routes: manifest.routes.iter().map(RouteView::from).collect(),
         subscriptions: manifest.subscriptions.clone(),
-        schedules: manifest.schedules.clone(),
-        webhook_sources: manifest.webhook_sources.clone(),
+        schedules: manifest.schedules.iter().map(ScheduleView::from).collect(),
+        webhook_sources: manifest.webhook_sources.iter().map(WebhookSourceView::from).collect(),
         stats: plugin.stats.snapshot(),
     }
 }
@@ -164,10 +293,10 @@ impl PluginsApi {
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<u32>,
         /// From `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Cursor>>,
     ) -> Result<Json<PluginPage>, ApiError> {
         self.state.principal(&auth).await?;
-        let after = pagination::after(cursor.0.as_deref())?;
+        let after = cursor.0.map(|cursor| cursor.0);
         let (items, next_cursor) = pagination::page(self.state.plugin_infos(), after.as_deref(), limit.0);
         Ok(Json(PluginPage { items, next_cursor }))
     }

@@ -1,23 +1,51 @@
 //! RFC 9457 problem documents: every error the API returns.
 
 use crate::runtime::routes::FieldError;
-use poem::http::StatusCode;
-use poem_openapi::Object;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem_openapi::{Enum, Object};
 
 /// A problem document (`application/problem+json`). `type` is stable: clients
 /// may switch on it.
 #[derive(Clone, Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// A URN naming the kind of problem, for example `urn:devpulse:problem:not-found`.
     #[oai(rename = "type")]
     pub kind: String,
     pub title: String,
     pub status: u16,
-    #[oai(skip_serializing_if_is_none)]
     pub detail: Option<String>,
     /// Every input that was refused, for validation problems.
-    #[oai(skip_serializing_if_is_none)]
-    pub errors: Option<Vec<FieldError>>,
+    pub errors: Option<Vec<InvalidInput>>,
+}
+
+/// Where a refused input was.
+#[derive(Clone, Copy, Debug, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum InputLocation {
+    Path,
+    Query,
+    Body,
+}
+
+/// One input a request was refused for.
+#[derive(Clone, Debug, Object)]
+pub struct InvalidInput {
+    pub location: InputLocation,
+    /// The parameter name, or a JSON pointer into the body (empty for the whole body).
+    pub name: String,
+    pub message: String,
+}
+
+impl From<FieldError> for InvalidInput {
+    fn from(error: FieldError) -> Self {
+        let location = match error.location {
+            "path" => InputLocation::Path,
+            "query" => InputLocation::Query,
+            _ => InputLocation::Body,
+        };
+        InvalidInput { location, name: error.name, message: error.message }
+    }
 }
 
 impl Problem {
@@ -33,7 +61,7 @@ impl Problem {
     }
 
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
-        self.errors = Some(errors);
+        self.errors = Some(errors.into_iter().map(InvalidInput::from).collect());
         self
     }
 
@@ -57,6 +85,21 @@ impl Problem {
     }
 }
 
+/// `405` with the `Allow` header RFC 9110 requires.
+pub fn method_not_allowed(method: &str, allowed: &[&str]) -> poem::Response {
+    let allowed = allowed.join(", ");
+    let mut response = Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        format!("{method} is not allowed here; allowed: {allowed}"),
+    )
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&allowed) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}
+
 /// Turns any error poem or poem-openapi produced (unknown path, unparsable
 /// parameter, oversized body) into a problem document.
 pub fn from_poem_error(err: poem::Error) -> poem::Response {
@@ -69,6 +112,7 @@ pub fn from_poem_error(err: poem::Error) -> poem::Response {
         StatusCode::NOT_FOUND => "not-found",
         StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
         StatusCode::UNAUTHORIZED => "unauthorized",
         StatusCode::FORBIDDEN => "forbidden",
         status if status.is_client_error() => "invalid-input",

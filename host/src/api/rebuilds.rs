@@ -6,8 +6,8 @@ use super::error::{ApiError, BearerAuth};
 use super::problem::Problem;
 use crate::audit::{self, Entry};
 use crate::auth::Role;
-use crate::store::delivery;
-use crate::store::generations::{self, RebuildError};
+use crate::bus::delivery::cursors;
+use crate::bus::generations::{self, RebuildError};
 use poem::http::StatusCode;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -32,6 +32,7 @@ pub enum RebuildStatus {
 
 /// A rebuild's progress.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RebuildView {
     pub plugin: String,
     pub status: RebuildStatus,
@@ -90,7 +91,7 @@ impl RebuildsApi {
             });
         };
         let generation = row.building.unwrap_or(row.live);
-        let position = delivery::find(db, name, org, generation).await?.map_or(0, |cursor| cursor.position);
+        let position = cursors::find(db, name, org, generation).await?.map_or(0, |cursor| cursor.position);
         let target = row.rebuild_target_seq;
         let progress = match (row.building, target) {
             (None, _) => 1.0,

@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::problem::Problem;
-use crate::runtime::wit::{PACKAGE, SUPPORTED_VERSIONS};
+use crate::wit::{PACKAGE, SUPPORTED_VERSIONS};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use std::time::Duration;
@@ -19,10 +19,10 @@ struct Health {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 struct Check {
     name: String,
     ok: bool,
-    #[oai(skip_serializing_if_is_none)]
     error: Option<String>,
 }
 

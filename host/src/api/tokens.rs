@@ -3,6 +3,7 @@
 use super::AppState;
 use super::error::{ApiError, BearerAuth};
 use super::pagination;
+use super::params::{Cursor, Text};
 use crate::audit::{self, Entry};
 use crate::auth::Principal;
 use crate::auth::authenticator::Subject;
@@ -30,6 +31,7 @@ fn time(ms: Option<i64>) -> Option<chrono::DateTime<chrono::Utc>> {
 
 /// A token, without its secret.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenView {
     pub id: String,
     pub user_id: String,
@@ -64,6 +66,7 @@ pub struct CreatedToken {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenPage {
     pub items: Vec<TokenView>,
     pub next_cursor: Option<String>,
@@ -71,12 +74,16 @@ pub struct TokenPage {
 
 #[derive(Object)]
 pub struct CreateToken {
-    /// What it is for, for example `ci` or `laptop`.
-    pub name: String,
-    /// When it stops working; never, when absent.
+    /// What it is for, for example `ci` or `laptop`: 1 to 100 characters, not all blank.
+    #[oai(validator(min_length = 1, max_length = 100, pattern = r"[^\s\x1c-\x1f]"))]
+    pub name: Text,
+    /// When it stops working; never, when absent. A time already past makes a
+    /// token that never works.
+    #[oai(nullable)]
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Whose token it is: the caller when absent; admins may name users of their org.
-    pub user_id: Option<String>,
+    #[oai(nullable)]
+    pub user_id: Option<Text>,
 }
 
 #[derive(ApiResponse)]
@@ -114,12 +121,12 @@ impl TokensApi {
         auth: BearerAuth,
         user_id: Query<Option<String>>,
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<u32>,
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Cursor>>,
     ) -> Result<Json<TokenPage>, ApiError> {
         let principal = self.state.principal(&auth).await?;
         let user_id = user_id.0.unwrap_or_else(|| principal.user_id.clone());
         may_manage(&principal, &user_id)?;
-        let after = pagination::after(cursor.0.as_deref())?;
+        let after = cursor.0.map(|cursor| cursor.0);
         let mut query = token::Entity::find()
             .filter(token::Column::OrgId.eq(principal.org_id.as_str()))
             .filter(token::Column::UserId.eq(user_id.as_str()));
@@ -137,29 +144,23 @@ impl TokensApi {
     async fn create(&self, auth: BearerAuth, body: Json<CreateToken>) -> Result<Created, ApiError> {
         let principal = self.state.principal(&auth).await?;
         let body = body.0;
-        let user_id = body.user_id.unwrap_or_else(|| principal.user_id.clone());
+        let user_id = body.user_id.map_or_else(|| principal.user_id.clone(), String::from);
         may_manage(&principal, &user_id)?;
-        if body.name.trim().is_empty() || body.name.len() > 100 {
-            return Err(ApiError::bad_request("token names are 1 to 100 characters"));
-        }
         let expires_at = body.expires_at.map(|at| at.timestamp_millis());
-        if expires_at.is_some_and(|at| at <= now_ms()) {
-            return Err(ApiError::bad_request("expires_at is in the past"));
-        }
         let txn = self.state.runtime.db().begin().await?;
         if identity::user_in_org(&txn, &principal.org_id, &user_id).await?.is_none() {
             return Err(ApiError::not_found(format!("no user {user_id}")));
         }
         let created = tokens::create(
             &txn,
-            NewToken { org_id: &principal.org_id, user_id: &user_id, name: &body.name, expires_at, operator: false },
+            NewToken { org_id: &principal.org_id, user_id: &user_id, name: &body.name.0, expires_at, operator: false },
         )
         .await
         .map_err(ApiError::unavailable)?;
         audit::record(
             &txn,
             Entry::by(&principal, "token.create", &format!("token/{}", created.token.id))
-                .details(serde_json::json!({"user": user_id, "name": body.name, "expires_at": expires_at})),
+                .details(serde_json::json!({"user": user_id, "name": body.name.0, "expires_at": expires_at})),
         )
         .await?;
         txn.commit().await?;

@@ -3,6 +3,8 @@
 use super::AppState;
 use super::error::{ApiError, BearerAuth};
 use super::pagination;
+use super::params::Cursor;
+use super::params::{Email, Text, TimeZone};
 use crate::audit::{self, Entry};
 use crate::auth::Role;
 use crate::auth::authenticator::Subject;
@@ -27,50 +29,87 @@ pub struct UserView {
     pub display_name: String,
     pub email: String,
     pub role: Role,
-    /// IANA time zone; daily figures are computed in it.
-    pub time_zone: String,
+    /// Daily figures are computed in it.
+    pub time_zone: TimeZone,
     /// Accounts elsewhere, such as a GitHub login.
-    pub identities: Vec<ExternalIdentity>,
+    pub identities: Vec<IdentityView>,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// One page of users, in creation order.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserPage {
     pub items: Vec<UserView>,
     pub next_cursor: Option<String>,
 }
 
+/// An account of a user elsewhere.
+#[derive(Object, Clone)]
+pub struct IdentityView {
+    /// For example `github`.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub provider: Text,
+    /// The login there, for example `octocat`.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub login: Text,
+}
+
+impl From<IdentityView> for ExternalIdentity {
+    fn from(view: IdentityView) -> Self {
+        ExternalIdentity { provider: view.provider.0, login: view.login.0 }
+    }
+}
+
+impl From<ExternalIdentity> for IdentityView {
+    fn from(identity: ExternalIdentity) -> Self {
+        IdentityView { provider: Text(identity.provider), login: Text(identity.login) }
+    }
+}
+
 #[derive(Object)]
 pub struct CreateUser {
-    pub display_name: String,
-    pub email: String,
+    /// 1 to 200 characters, not all blank.
+    #[oai(validator(min_length = 1, max_length = 200, pattern = r"[^\s\x1c-\x1f]"))]
+    pub display_name: Text,
+    pub email: Email,
     pub role: Role,
-    #[oai(default = "utc")]
-    pub time_zone: String,
-    #[oai(default)]
-    pub identities: Vec<ExternalIdentity>,
+    /// Daily figures are computed in it; UTC when absent.
+    #[oai(nullable)]
+    pub time_zone: Option<TimeZone>,
+    /// None when absent.
+    #[oai(nullable)]
+    pub identities: Option<Vec<IdentityView>>,
 }
 
 /// Fields to change; absent fields stay as they are.
 #[derive(Object)]
 pub struct UpdateUser {
-    pub display_name: Option<String>,
-    pub email: Option<String>,
+    #[oai(nullable, validator(min_length = 1, max_length = 200, pattern = r"[^\s\x1c-\x1f]"))]
+    pub display_name: Option<Text>,
+    #[oai(nullable)]
+    pub email: Option<Email>,
+    #[oai(nullable)]
     pub role: Option<Role>,
-    pub time_zone: Option<String>,
+    #[oai(nullable)]
+    pub time_zone: Option<TimeZone>,
     /// Replaces all identities when present.
-    pub identities: Option<Vec<ExternalIdentity>>,
+    #[oai(nullable)]
+    pub identities: Option<Vec<IdentityView>>,
+}
+
+fn identities(views: Vec<IdentityView>) -> Vec<ExternalIdentity> {
+    views.into_iter().map(ExternalIdentity::from).collect()
 }
 
 impl From<CreateUser> for NewUser {
     fn from(body: CreateUser) -> Self {
         NewUser {
-            display_name: body.display_name,
-            email: body.email,
+            display_name: body.display_name.0,
+            email: body.email.0,
             role: body.role,
-            time_zone: body.time_zone,
-            identities: body.identities,
+            time_zone: body.time_zone.unwrap_or_default().name().to_owned(),
+            identities: identities(body.identities.unwrap_or_default()),
         }
     }
 }
@@ -78,17 +117,13 @@ impl From<CreateUser> for NewUser {
 impl From<UpdateUser> for UserPatch {
     fn from(body: UpdateUser) -> Self {
         UserPatch {
-            display_name: body.display_name,
-            email: body.email,
+            display_name: body.display_name.map(String::from),
+            email: body.email.map(|email| email.0),
             role: body.role,
-            time_zone: body.time_zone,
-            identities: body.identities,
+            time_zone: body.time_zone.map(|zone| zone.name().to_owned()),
+            identities: body.identities.map(identities),
         }
     }
-}
-
-fn utc() -> String {
-    "UTC".into()
 }
 
 #[derive(ApiResponse)]
@@ -106,14 +141,14 @@ enum Deleted {
 
 pub async fn view(db: &impl ConnectionTrait, user: user::Model) -> Result<UserView, ApiError> {
     Ok(UserView {
-        identities: identity::identities_of(db, &user.id).await?,
+        identities: identity::identities_of(db, &user.id).await?.into_iter().map(IdentityView::from).collect(),
         role: Role::parse(&user.role).unwrap_or(Role::Developer),
         created_at: chrono::DateTime::from_timestamp_millis(user.created_at).unwrap_or_default(),
         id: user.id,
         org_id: user.org_id,
         display_name: user.display_name,
         email: user.email,
-        time_zone: user.time_zone,
+        time_zone: user.time_zone.parse().map(TimeZone).unwrap_or_default(),
     })
 }
 
@@ -140,10 +175,10 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<u32>,
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Cursor>>,
     ) -> Result<Json<UserPage>, ApiError> {
         let principal = self.state.authorize(&auth, Role::Admin).await?;
-        let after = pagination::after(cursor.0.as_deref())?;
+        let after = cursor.0.map(|cursor| cursor.0);
         let db = self.state.runtime.db();
         let mut rows = identity::list_users(db, &principal.org_id, after.as_deref(), u64::from(limit.0) + 1).await?;
         let next_cursor = pagination::next(&mut rows, limit.0, |user| &user.id);

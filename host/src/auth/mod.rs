@@ -1,15 +1,15 @@
-//! Who is calling: bearer tokens to principals, and role checks.
+//! Who is calling: bearer tokens to principals, role checks, and the
+//! signatures webhook senders authenticate their deliveries with.
 //!
 //! Every `/api/v1` call carries `Authorization: Bearer <token>`, looked up by its
 //! SHA-256 (see [`Authenticator`] for caching and how revocation stays immediate).
 
 pub mod authenticator;
-pub mod bootstrap;
+pub mod signature;
 pub mod tokens;
 
 pub use authenticator::Authenticator;
 
-use crate::runtime::wit;
 use crate::store::entities::{token, user};
 use crate::store::{StoreError, now_ms};
 use poem_openapi::Enum;
@@ -45,15 +45,6 @@ impl Role {
             _ => return None,
         })
     }
-
-    pub fn to_wit(self) -> wit::Role {
-        match self {
-            Role::Developer => wit::Role::Developer,
-            Role::Manager => wit::Role::Manager,
-            Role::Admin => wit::Role::Admin,
-            Role::Owner => wit::Role::Owner,
-        }
-    }
 }
 
 /// The caller of one request.
@@ -68,11 +59,6 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The principal as plugins see it.
-    pub fn to_wit(&self) -> wit::Principal {
-        wit::Principal { user_id: self.user_id.clone(), org_id: self.org_id.clone(), role: self.role.to_wit() }
-    }
-
     /// Refuses callers below `role`.
     pub fn require(&self, role: Role) -> Result<(), AuthError> {
         if self.role >= role { Ok(()) } else { Err(AuthError::Forbidden(role)) }

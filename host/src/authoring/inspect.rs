@@ -26,8 +26,12 @@ pub async fn inspect(file: &Path) -> anyhow::Result<Report> {
     let bytes: Arc<[u8]> = std::fs::read(file)?.into();
     let db = crate::store::connect("sqlite::memory:").await?;
     let cache_dir = std::env::temp_dir().join("devpulse-inspect");
-    let runtime = Runtime::new(&cache_dir, db, FileConfig::default(), Telemetry::new(), Default::default())?;
-    let plugin = runtime.prepare(bytes.clone(), Origin::File(file.to_owned())).await?;
+    let runtime = Runtime::new(&cache_dir, db, FileConfig::default(), Telemetry::new())?;
+    let prepared = runtime.prepare(bytes.clone(), Origin::File(file.to_owned())).await;
+    // Closed before returning: a pool left to the runtime's shutdown can keep
+    // its maintenance task spinning, and the process never exits.
+    runtime.db().clone().close().await?;
+    let plugin = prepared?;
     Ok(Report {
         file: file.display().to_string(),
         bytes: bytes.len(),
@@ -49,12 +53,20 @@ impl fmt::Display for Report {
         let schedules: Vec<String> =
             m.schedules.iter().map(|s| format!("{} every {} s", s.name, s.interval_seconds)).collect();
         writeln!(f, "schedules     {}", list(&schedules))?;
-        let sources: Vec<String> = m.webhook_sources.iter().map(|s| format!("{} ({})", s.name, s.scheme)).collect();
+        let sources: Vec<String> =
+            m.webhook_sources.iter().map(|s| format!("{} ({})", s.name, s.scheme.name())).collect();
         writeln!(f, "webhooks      {}", list(&sources))?;
         writeln!(f, "routes        {}", if m.routes.is_empty() { "none" } else { "" })?;
         for route in &m.routes {
             let path = format!("/api/v1/{}{}", m.name, if route.path == "/" { "" } else { &route.path });
-            writeln!(f, "  {:<7} {:<40} {:<10} {}", route.method, path, route.min_role, route.summary)?;
+            writeln!(
+                f,
+                "  {:<7} {:<40} {:<10} {}",
+                route.method.as_str(),
+                path,
+                route.min_role.as_str(),
+                route.summary
+            )?;
         }
         Ok(())
     }

@@ -3,12 +3,7 @@
 //! and JavaScript have their own, with the same routes and behaviour.
 
 /// The WIT contract handed to Python and JavaScript projects: the newest version.
-pub const WIT_VERSION: &str = "0.1.3";
-pub const WIT_FILES: &[(&str, &str)] = &[
-    ("types.wit", include_str!("../../../wit/v0.1.3/types.wit")),
-    ("imports.wit", include_str!("../../../wit/v0.1.3/imports.wit")),
-    ("world.wit", include_str!("../../../wit/v0.1.3/world.wit")),
-];
+pub use devpulse_wit::{LATEST as WIT_VERSION, LATEST_FILES as WIT_FILES};
 
 pub const RUST_LIB: &str = include_str!("../../../plugins/hello/src/lib.rs");
 pub const RUST_TESTS: &str = include_str!("../../../plugins/hello/tests/native.rs");
@@ -29,15 +24,3 @@ pub const JS_GITIGNORE: &str = include_str!("../../../sdk/templates/js/gitignore
 /// Where the SDK was when this binary was built; a scaffolded crate depends on
 /// it by path when it is still there.
 pub const SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_templates_speak_the_newest_wit_version() {
-        assert_eq!(Some(&WIT_VERSION), crate::runtime::wit::SUPPORTED_VERSIONS.last());
-        let world = WIT_FILES.iter().find(|(name, _)| *name == "world.wit").unwrap().1;
-        assert!(world.contains(&format!("package devpulse:plugin@{WIT_VERSION};")));
-    }
-}

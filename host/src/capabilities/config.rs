@@ -1,7 +1,7 @@
 //! `config`: the operator's `[plugins.NAME.settings]` table, read-only.
 
-use crate::runtime::state::CallState;
-use crate::runtime::wit::devpulse::plugin::config::Host;
+use crate::capabilities::state::CallState;
+use crate::wit::devpulse::plugin::config::Host;
 
 impl Host for CallState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {

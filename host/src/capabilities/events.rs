@@ -1,10 +1,10 @@
 //! `events`: plugins emit events into the caller's org; they commit with the call.
 
 use super::check_write_budget;
-use crate::runtime::state::CallState;
-use crate::runtime::wit::PluginError;
-use crate::runtime::wit::devpulse::plugin::events::Host;
-use crate::store::writes::NewEvent;
+use crate::capabilities::state::CallState;
+use crate::capabilities::writes::NewEvent;
+use crate::wit::PluginError;
+use crate::wit::devpulse::plugin::events::Host;
 
 const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 

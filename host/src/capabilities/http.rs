@@ -2,10 +2,10 @@
 //! plugin, bounded by the call's deadline and a response size cap.
 
 use super::deny;
-use crate::runtime::state::CallState;
-use crate::runtime::wit::PluginError;
-use crate::runtime::wit::devpulse::plugin::http::{Host, IncomingResponse, OutgoingRequest};
-use crate::runtime::wit::devpulse::plugin::types::Method;
+use crate::capabilities::state::CallState;
+use crate::wit::PluginError;
+use crate::wit::devpulse::plugin::http::{Host, IncomingResponse, OutgoingRequest};
+use crate::wit::devpulse::plugin::types::Method;
 use std::time::Instant;
 
 const MAX_RESPONSE_BYTES: usize = 16 << 20;

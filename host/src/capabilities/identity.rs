@@ -1,12 +1,12 @@
 //! `identity`: users of the caller's org, by id, by external login, or all.
 
 use super::storage::decode_cursor;
+use crate::capabilities::state::CallState;
 use crate::identity::{self, ExternalIdentity as HostIdentity};
-use crate::runtime::state::CallState;
-use crate::runtime::wit::PluginError;
-use crate::runtime::wit::devpulse::plugin::identity::{ExternalIdentity, Host, User, UserPage};
 use crate::store::cursor;
 use crate::store::entities::{user, user_identity};
+use crate::wit::PluginError;
+use crate::wit::devpulse::plugin::identity::{ExternalIdentity, Host, User, UserPage};
 use sea_orm::{DatabaseConnection, EntityTrait};
 
 const MAX_PAGE: u32 = 200;
@@ -19,7 +19,7 @@ fn unavailable(err: impl std::fmt::Display) -> PluginError {
 async fn to_wit(db: &DatabaseConnection, user: user::Model) -> Result<User, PluginError> {
     let identities = identity::identities_of(db, &user.id).await.map_err(unavailable)?;
     Ok(User {
-        role: crate::auth::Role::parse(&user.role).unwrap_or(crate::auth::Role::Developer).to_wit(),
+        role: crate::auth::Role::parse(&user.role).unwrap_or(crate::auth::Role::Developer).into(),
         identities: identities
             .into_iter()
             .map(|HostIdentity { provider, login }| ExternalIdentity { provider, login })

@@ -1,7 +1,7 @@
 //! `log`: into the host's log with the plugin's name, within the call's line budget.
 
-use crate::runtime::state::CallState;
-use crate::runtime::wit::devpulse::plugin::log::{Host, Level};
+use crate::capabilities::state::CallState;
+use crate::wit::devpulse::plugin::log::{Host, Level};
 
 impl Host for CallState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {

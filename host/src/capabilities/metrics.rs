@@ -2,13 +2,11 @@
 //! read the caller's committed points through the metrics store.
 
 use super::check_write_budget;
+use crate::capabilities::state::CallState;
 use crate::metrics::query::{self, Agg, Query, QueryError, Step};
 use crate::metrics::rollup::NewPoint;
-use crate::runtime::state::CallState;
-use crate::runtime::wit::PluginError;
-use crate::runtime::wit::devpulse::plugin::metrics::{
-    self as wit, Aggregation, Bucket, Host, MetricQuery, Point, Series,
-};
+use crate::wit::PluginError;
+use crate::wit::devpulse::plugin::metrics::{self as wit, Aggregation, Bucket, Host, MetricQuery, Point, Series};
 
 const MAX_LABELS: usize = 16;
 

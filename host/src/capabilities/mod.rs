@@ -10,11 +10,14 @@ pub mod http;
 pub mod identity;
 pub mod log;
 pub mod metrics;
+pub mod output;
+pub mod state;
 pub mod storage;
+pub mod writes;
 
-use crate::runtime::state::CallState;
-use crate::runtime::wit::PluginError;
-use crate::runtime::wit::devpulse::plugin::types;
+use crate::capabilities::state::CallState;
+use crate::wit::PluginError;
+use crate::wit::devpulse::plugin::types;
 use serde::Serialize;
 
 /// Capabilities the host knows how to grant.
@@ -25,7 +28,7 @@ pub const MAX_WRITES_PER_CALL: usize = 10_000;
 
 /// What one plugin may do beyond the always-available interfaces, computed once
 /// at load time from its manifest and the operator's config.
-#[derive(Clone, Debug, Default, Serialize, poem_openapi::Object)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Grants {
     /// Capabilities both requested and granted.
     pub granted: Vec<String>,
@@ -61,3 +64,25 @@ pub(crate) fn check_write_budget(state: &CallState) -> Result<(), PluginError> {
 }
 
 impl types::Host for CallState {}
+
+impl From<crate::auth::Role> for types::Role {
+    fn from(role: crate::auth::Role) -> Self {
+        match role {
+            crate::auth::Role::Developer => types::Role::Developer,
+            crate::auth::Role::Manager => types::Role::Manager,
+            crate::auth::Role::Admin => types::Role::Admin,
+            crate::auth::Role::Owner => types::Role::Owner,
+        }
+    }
+}
+
+/// The caller as plugins see it.
+impl From<&crate::auth::Principal> for types::Principal {
+    fn from(principal: &crate::auth::Principal) -> Self {
+        types::Principal {
+            user_id: principal.user_id.clone(),
+            org_id: principal.org_id.clone(),
+            role: principal.role.into(),
+        }
+    }
+}

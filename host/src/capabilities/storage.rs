@@ -2,12 +2,12 @@
 //! write set so that writes commit with the call.
 
 use super::check_write_budget;
-use crate::runtime::state::CallState;
-use crate::runtime::wit::PluginError;
-use crate::runtime::wit::devpulse::plugin::storage::{Entry, Host, Page};
+use crate::capabilities::state::CallState;
 use crate::store::StoreError;
 use crate::store::cursor;
 use crate::store::documents::Scope;
+use crate::wit::PluginError;
+use crate::wit::devpulse::plugin::storage::{Entry, Host, Page};
 
 const MAX_KEY_BYTES: usize = 512;
 const MAX_VALUE_BYTES: usize = 1 << 20;

@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// The largest memory cap a plugin may be given; the engine reserves this much
+/// address space per pooled instance.
+pub const MAX_PLUGIN_MEMORY_MIB: usize = 1024;
+
 /// Settings for one plugin, `[plugins.NAME]` in the config file.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -14,10 +18,14 @@ pub struct PluginConfig {
     pub deadline_ms: u64,
     /// Cap on the plugin's linear memory during one call.
     pub memory_mib: u64,
+    /// Largest body a route of the plugin may answer with; larger ones become a 502 problem.
+    pub max_response_bytes: usize,
     /// Capabilities the operator grants, if the plugin asks for them (`http`).
     pub grants: Vec<String>,
     /// Hosts `http` may reach: exact names or `*.example.com`.
     pub http_allow: Vec<String>,
+    /// What the manifest may declare, `[plugins.NAME.manifest]`.
+    pub manifest: ManifestLimits,
     /// Free-form settings the plugin reads through the `config` import.
     pub settings: toml::Table,
 }
@@ -27,9 +35,44 @@ impl Default for PluginConfig {
         PluginConfig {
             deadline_ms: 2_000,
             memory_mib: 64,
+            max_response_bytes: 4 << 20,
             grants: Vec::new(),
             http_allow: Vec::new(),
+            manifest: ManifestLimits::default(),
             settings: toml::Table::new(),
+        }
+    }
+}
+
+/// What a plugin's manifest may declare, so a plugin cannot make the host hold,
+/// walk or document without bound.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ManifestLimits {
+    /// Most routes, subscriptions, schedules and webhook sources.
+    pub max_routes: usize,
+    pub max_subscriptions: usize,
+    pub max_schedules: usize,
+    pub max_webhook_sources: usize,
+    /// Largest JSON Schema (as text) and deepest nesting of one, per parameter, body or response.
+    pub max_schema_bytes: usize,
+    pub max_schema_depth: usize,
+    /// Longest name (parameter, schedule, header, version) and text (summary, description).
+    pub max_name_bytes: usize,
+    pub max_text_bytes: usize,
+}
+
+impl Default for ManifestLimits {
+    fn default() -> Self {
+        ManifestLimits {
+            max_routes: 64,
+            max_subscriptions: 64,
+            max_schedules: 16,
+            max_webhook_sources: 8,
+            max_schema_bytes: 64 << 10,
+            max_schema_depth: 32,
+            max_name_bytes: 128,
+            max_text_bytes: 16 << 10,
         }
     }
 }
@@ -72,6 +115,32 @@ impl Default for IngestConfig {
     }
 }
 
+/// Rate limits at the edge, `[rate_limits]` in the config file. Counted in
+/// Redis (shared by replicas) when it is configured, else in each process.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Length of one counting window.
+    pub window_seconds: u64,
+    /// Requests per window per API token (every `/api/v1` call with a token); 0 turns it off.
+    pub per_token: u64,
+    /// Deliveries per window per webhook source of one org; 0 turns it off.
+    pub per_webhook_source: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig { window_seconds: 60, per_token: 6_000, per_webhook_source: 60_000 }
+    }
+}
+
+impl RateLimitConfig {
+    /// No limits (benchmarks measuring the server itself).
+    pub fn unlimited() -> Self {
+        RateLimitConfig { per_token: 0, per_webhook_source: 0, ..RateLimitConfig::default() }
+    }
+}
+
 /// The config file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -80,6 +149,7 @@ pub struct FileConfig {
     pub max_event_depth: Option<i32>,
     pub delivery: DeliveryConfig,
     pub ingest: IngestConfig,
+    pub rate_limits: RateLimitConfig,
     pub plugins: BTreeMap<String, PluginConfig>,
 }
 
@@ -118,10 +188,13 @@ impl FileConfig {
         if self.delivery.batch_size < 1 {
             return Err(ConfigError::Invalid("delivery.batch_size must be at least 1"));
         }
+        if self.rate_limits.window_seconds < 1 {
+            return Err(ConfigError::Invalid("rate_limits.window_seconds must be at least 1"));
+        }
         if self.ingest.ack_timeout_ms < 100 {
             return Err(ConfigError::Invalid("ingest.ack_timeout_ms must be at least 100"));
         }
-        let max = crate::runtime::engine::MAX_MEMORY_BYTES >> 20;
+        let max = MAX_PLUGIN_MEMORY_MIB;
         for (plugin, config) in &self.plugins {
             if config.memory_mib == 0 || config.memory_mib as usize > max {
                 return Err(ConfigError::Memory { plugin: plugin.clone(), max });
@@ -147,5 +220,21 @@ pub fn settings_json(table: &toml::Table) -> serde_json::Map<String, serde_json:
     match serde_json::to_value(table) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => serde_json::Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FileConfig, PluginConfig, RateLimitConfig};
+
+    /// `devpulse.example.toml` documents every setting with its default.
+    #[test]
+    fn the_example_file_parses_with_the_defaults() {
+        let example = FileConfig::parse(include_str!("../../../devpulse.example.toml")).unwrap();
+        example.validate().unwrap();
+        assert_eq!(example.rate_limits, RateLimitConfig::default());
+        let hello = example.plugin("hello");
+        let defaults = PluginConfig { settings: hello.settings.clone(), ..PluginConfig::default() };
+        assert_eq!(hello, defaults, "the example's limits are the defaults");
     }
 }

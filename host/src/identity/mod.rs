@@ -2,10 +2,11 @@
 //! only owners make owners, admins cannot touch owners, and an org always keeps
 //! at least one owner.
 
+pub mod bootstrap;
+
 use crate::auth::{Principal, Role};
 use crate::store::entities::{org, token, user, user_identity};
 use crate::store::now_ms;
-use poem_openapi::Object;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -13,7 +14,7 @@ use sea_orm::{
 use std::str::FromStr;
 
 /// An account of a user elsewhere.
-#[derive(Clone, Debug, PartialEq, Eq, Object, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ExternalIdentity {
     /// For example `github`.
     pub provider: String,
@@ -70,16 +71,19 @@ pub fn check_time_zone(zone: &str) -> Result<(), IdentityError> {
 }
 
 fn check_user_fields(display_name: &str, email: &str) -> Result<(), IdentityError> {
-    if display_name.trim().is_empty() || display_name.len() > 200 {
+    if display_name.trim().is_empty() || display_name.chars().count() > 200 {
         return Err(IdentityError::Invalid("display_name must be 1 to 200 characters".into()));
     }
-    let valid_email = email.len() <= 320
+    check_email(email)
+}
+
+/// An email address: a local part and a domain around an `@`, no whitespace,
+/// at most 320 characters.
+pub fn check_email(email: &str) -> Result<(), IdentityError> {
+    let valid = email.chars().count() <= 320
         && !email.contains(char::is_whitespace)
         && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
-    if !valid_email {
-        return Err(IdentityError::Invalid(format!("{email:?} is not an email address")));
-    }
-    Ok(())
+    if valid { Ok(()) } else { Err(IdentityError::Invalid(format!("{email:?} is not an email address"))) }
 }
 
 pub async fn create_org(db: &impl ConnectionTrait, slug: &str, name: &str) -> Result<org::Model, IdentityError> {

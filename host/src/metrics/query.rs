@@ -26,29 +26,22 @@ use std::str::FromStr;
 pub const MAX_BUCKETS: usize = 10_000;
 
 /// The width of output buckets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, poem_openapi::Enum)]
 pub enum Step {
+    #[oai(rename = "1h")]
     Hour,
+    #[oai(rename = "1d")]
     Day,
     /// Weeks start on Monday.
+    #[oai(rename = "1w")]
     Week,
 }
 
-impl FromStr for Step {
-    type Err = QueryError;
-    fn from_str(text: &str) -> Result<Self, QueryError> {
-        match text {
-            "1h" => Ok(Step::Hour),
-            "1d" => Ok(Step::Day),
-            "1w" => Ok(Step::Week),
-            other => Err(QueryError::Invalid(format!("step `{other}` is not one of 1h, 1d, 1w"))),
-        }
-    }
-}
-
 /// How the points of one bucket become one number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, poem_openapi::Enum)]
+#[oai(rename_all = "lowercase")]
 pub enum Agg {
+    #[default]
     Count,
     Sum,
     Avg,
@@ -57,27 +50,6 @@ pub enum Agg {
     P50,
     P90,
     P95,
-}
-
-impl FromStr for Agg {
-    type Err = QueryError;
-    fn from_str(text: &str) -> Result<Self, QueryError> {
-        Ok(match text {
-            "count" => Agg::Count,
-            "sum" => Agg::Sum,
-            "avg" => Agg::Avg,
-            "min" => Agg::Min,
-            "max" => Agg::Max,
-            "p50" => Agg::P50,
-            "p90" => Agg::P90,
-            "p95" => Agg::P95,
-            other => {
-                return Err(QueryError::Invalid(format!(
-                    "agg `{other}` is not one of count, sum, avg, min, max, p50, p90, p95"
-                )));
-            }
-        })
-    }
 }
 
 impl Agg {
@@ -212,8 +184,10 @@ pub async fn read(
     scope: &Scope,
     query: &Query,
 ) -> Result<Reading, QueryError> {
+    // A range ending at or before its start holds no point.
     if query.from >= query.to {
-        return Err(QueryError::Invalid("`from` must be before `to`".into()));
+        let edges = vec![query.from, query.to];
+        return Ok(Reading { query: query.clone(), edges, groups: Vec::new(), cells: Vec::new() });
     }
     let edges = edges(query)?;
     let plan = Plan::cover(&edges);
@@ -542,6 +516,20 @@ fn series_ids(scope: &Scope, name: &str, projection: &Projection) -> SelectState
         .to_owned()
 }
 
+/// Where a range holding more than [`MAX_BUCKETS`] buckets has to end to hold
+/// exactly that many; `None` when it holds no more.
+pub fn capped_end(query: &Query) -> Option<i64> {
+    let step = query.step?;
+    let mut boundary = query.from;
+    for _ in 0..MAX_BUCKETS {
+        boundary = next_boundary(step, query.tz, boundary);
+        if boundary >= query.to {
+            return None;
+        }
+    }
+    Some(boundary)
+}
+
 /// Bucket edges: `from`, every step boundary in between, `to`.
 pub fn edges(query: &Query) -> Result<Vec<i64>, QueryError> {
     let mut edges = vec![query.from];
@@ -674,13 +662,5 @@ mod tests {
             tz: Tz::UTC,
         };
         assert!(matches!(edges(&query), Err(QueryError::Invalid(_))));
-    }
-
-    #[test]
-    fn steps_and_aggs_parse_and_refuse_others() {
-        assert_eq!("1d".parse::<Step>().unwrap(), Step::Day);
-        assert!("2d".parse::<Step>().is_err());
-        assert_eq!("p95".parse::<Agg>().unwrap(), Agg::P95);
-        assert!("p99".parse::<Agg>().unwrap_err().to_string().contains("p95"));
     }
 }

@@ -1,16 +1,14 @@
-//! Calling a plugin: a fresh instance per call, a deadline and a memory cap, and
-//! the call's writes committed only when it succeeds.
+//! Calling a plugin: a fresh instance per call, a deadline and a memory cap.
+//! A call that succeeds hands back its writes; the bus commits them.
 
 use super::Runtime;
 use super::plugin::{Limits, LoadedPlugin};
-use super::state::{CallState, Cause};
 use super::stats::{CallStats, Outcome};
-use super::wit::{Event, Plugin, PluginError, PluginPre, Principal, Request, Response};
 use crate::capabilities::Grants;
-use crate::store::StoreError;
+use crate::capabilities::state::{CallState, Cause};
+use crate::capabilities::writes::WriteSet;
 use crate::store::documents::Scope;
-use crate::store::writes::WriteSet;
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use crate::wit::{Event, Plugin, PluginError, PluginPre, Principal, Request, Response};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -148,62 +146,19 @@ impl Runtime {
         }
     }
 
-    /// Commits a request's or tick's writes on their own.
-    async fn commit(&self, plugin: &str, writes: WriteSet, scope: &Scope) -> Result<(), CallError> {
-        let emits = writes.emits();
-        writes.commit(&self.inner.services.db, scope).await.map_err(|err| {
-            tracing::error!(plugin, "committing the call's writes failed: {err}");
-            CallError::Unavailable("storage is unavailable".into())
-        })?;
-        if emits {
-            self.inner.services.wake.appended();
-        }
-        Ok(())
-    }
-
-    /// Commits `writes` in one transaction with `claim`, which records why they
-    /// may commit (a cursor move, a schedule run, a replayed dead letter) and
-    /// answers false when someone else got there first: then nothing commits.
-    /// Wakes the delivery workers when the writes emitted events.
-    pub async fn commit_claimed(
+    /// Calls the route handler of `plugin` in `scope`; returns its answer and
+    /// its writes for the caller to commit.
+    pub async fn request(
         &self,
-        writes: WriteSet,
-        scope: &Scope,
-        claim: impl AsyncFnOnce(&DatabaseTransaction) -> Result<bool, StoreError>,
-    ) -> Result<bool, StoreError> {
-        let emits = writes.emits();
-        let txn = self.inner.services.db.begin().await?;
-        if !claim(&txn).await? {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        writes.apply(&txn, scope).await?;
-        txn.commit().await?;
-        if emits {
-            self.inner.services.wake.appended();
-        }
-        Ok(true)
-    }
-
-    /// The scope of a request or tick: the caller's org, the live generation.
-    async fn live_scope(&self, plugin: &str, org: &str) -> Result<Scope, CallError> {
-        let generation = self.inner.services.generations.live(plugin, org).await.map_err(|err| {
-            tracing::error!(plugin, "reading the live generation failed: {err}");
-            CallError::Unavailable("storage is unavailable".into())
-        })?;
-        Ok(Scope { plugin: plugin.to_owned(), org: org.to_owned(), generation })
-    }
-
-    /// Calls the route handler of `plugin`.
-    pub async fn request(&self, plugin: &LoadedPlugin, request: Request) -> Result<Response, CallError> {
+        plugin: &LoadedPlugin,
+        scope: Scope,
+        request: Request,
+    ) -> Result<(Response, WriteSet), CallError> {
         let callee = Callee::from(plugin);
-        let scope = self.live_scope(plugin.name(), &request.principal.org_id).await?;
-        let mut call = self.instantiate(&callee, Some(scope.clone()), None).await?;
+        let mut call = self.instantiate(&callee, Some(scope), None).await?;
         let handler = call.bindings.devpulse_plugin_handler();
         let raw = tokio::time::timeout(call.budget, handler.call_on_request(&mut call.store, &request)).await;
-        let (response, writes) = self.settle(&callee, "on-request", call, raw).await?;
-        self.commit(plugin.name(), writes, &scope).await?;
-        Ok(response)
+        self.settle(&callee, "on-request", call, raw).await
     }
 
     /// Delivers one event to `plugin` in `scope`, on top of `writes` (the earlier
@@ -226,22 +181,22 @@ impl Runtime {
         self.settle(&callee, "on-event", call, raw).await.map(|((), writes)| writes)
     }
 
-    /// Runs one tick of `schedule` for the principal's org; returns its writes
-    /// for the scheduler to commit with the run's record.
+    /// Runs one tick of `schedule` in `scope`; returns its writes for the
+    /// scheduler to commit with the run's record.
     pub async fn tick(
         &self,
         plugin: &LoadedPlugin,
+        scope: Scope,
         schedule: &str,
         now: i64,
         principal: Principal,
-    ) -> Result<(WriteSet, Scope), CallError> {
+    ) -> Result<WriteSet, CallError> {
         let callee = Callee::from(plugin);
-        let scope = self.live_scope(plugin.name(), &principal.org_id).await?;
-        let mut call = self.instantiate(&callee, Some(scope.clone()), None).await?;
+        let mut call = self.instantiate(&callee, Some(scope), None).await?;
         let handler = call.bindings.devpulse_plugin_handler();
         let raw =
             tokio::time::timeout(call.budget, handler.call_on_tick(&mut call.store, schedule, now, &principal)).await;
-        self.settle(&callee, "on-tick", call, raw).await.map(|((), writes)| (writes, scope))
+        self.settle(&callee, "on-tick", call, raw).await.map(|((), writes)| writes)
     }
 }
 

@@ -9,7 +9,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The largest linear memory any plugin may be granted; per-plugin caps are lower.
-pub const MAX_MEMORY_BYTES: usize = 1 << 30;
+pub const MAX_MEMORY_BYTES: usize = crate::config::MAX_PLUGIN_MEMORY_MIB << 20;
 
 /// How much of each pooled linear memory stays resident between calls.
 const KEEP_RESIDENT_BYTES: usize = 4 << 20;

@@ -8,9 +8,10 @@ use super::plugin::{Limits, LoadedPlugin, Origin};
 use super::registry::Failure;
 use super::routes::RouteTable;
 use super::version::{self, VersionError};
-use super::wit::PluginPre;
 use crate::capabilities::Grants;
+use crate::capabilities::state::CallState;
 use crate::config::settings_json;
+use crate::wit::PluginPre;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -66,9 +67,9 @@ impl Runtime {
         let pre = PluginPre::new(instance_pre).map_err(|err| LoadError::Link(format!("{err:#}")))?;
 
         let raw_manifest = self.describe(&pre).await.map_err(LoadError::Describe)?;
-        let manifest = PluginManifest::from_wit(raw_manifest)?;
+        let config = self.inner.config.plugin(&raw_manifest.name);
+        let manifest = PluginManifest::from_wit(raw_manifest, &config.manifest)?;
         let routes = RouteTable::compile(&manifest.routes)?;
-        let config = self.inner.config.plugin(&manifest.name);
         let grants = Grants::resolve(&manifest.capabilities, &config.grants, &config.http_allow);
         Ok(LoadedPlugin {
             stats: self.registry().stats_for(&manifest.name),
@@ -77,7 +78,11 @@ impl Runtime {
             origin,
             routes,
             grants: Arc::new(grants),
-            limits: Limits { deadline_ms: config.deadline_ms, memory_bytes: config.memory_mib << 20 },
+            limits: Limits {
+                deadline_ms: config.deadline_ms,
+                memory_bytes: config.memory_mib << 20,
+                response_bytes: config.max_response_bytes,
+            },
             settings: Arc::new(settings_json(&config.settings)),
             loaded_at: chrono::Utc::now(),
             manifest,
@@ -86,12 +91,16 @@ impl Runtime {
     }
 
     /// Reads the manifest in a sandbox with default limits and no capabilities.
-    async fn describe(&self, pre: &PluginPre<super::state::CallState>) -> Result<super::wit::Manifest, CallError> {
+    async fn describe(&self, pre: &PluginPre<CallState>) -> Result<crate::wit::Manifest, CallError> {
         let defaults = crate::config::PluginConfig::default();
         let callee = Callee {
             name: "(loading)",
             pre,
-            limits: Limits { deadline_ms: defaults.deadline_ms, memory_bytes: defaults.memory_mib << 20 },
+            limits: Limits {
+                deadline_ms: defaults.deadline_ms,
+                memory_bytes: defaults.memory_mib << 20,
+                response_bytes: defaults.max_response_bytes,
+            },
             grants: Arc::default(),
             settings: Arc::default(),
             stats: None,

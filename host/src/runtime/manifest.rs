@@ -1,9 +1,12 @@
-//! The host's copy of a plugin manifest: checked, with schemas parsed, and
-//! independent of the WIT version it came from.
+//! The host's copy of a plugin manifest: checked against the operator's
+//! limits, with schemas parsed and closed sets as enums, and independent of the
+//! WIT version it came from. Names become strings only at the API edge.
 
-use super::wit::devpulse::plugin::types::{self as wit, Method, ParamLocation, Role, SignatureScheme};
+use crate::auth::Role;
+use crate::auth::signature::Scheme;
 use crate::capabilities;
-use poem_openapi::Object;
+use crate::config::ManifestLimits;
+use crate::wit::devpulse::plugin::types as wit;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -28,7 +31,7 @@ pub const RESERVED_NAMES: &[&str] = &[
     "version",
 ];
 
-/// Why a manifest was rejected.
+/// Why a manifest was rejected. Each names what to change.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ManifestError {
     #[error("plugin name {0:?} must be 1 to 63 of a-z, 0-9 and '-', starting with a letter")]
@@ -43,12 +46,78 @@ pub enum ManifestError {
     Schedule(String),
     #[error("unknown capability {0:?}; the host offers: {known}", known = capabilities::KNOWN.join(", "))]
     Capability(String),
+    #[error(
+        "the manifest declares {count} {what}; this host allows at most {limit} (`manifest.max_{what}` in the plugin's config)"
+    )]
+    TooMany { what: &'static str, count: usize, limit: usize },
+    #[error("{what} is {length} bytes long; at most {limit} are allowed (`manifest.{setting}` in the plugin's config)")]
+    TooLong { what: String, length: usize, limit: usize, setting: &'static str },
+}
+
+/// An HTTP method a route may declare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, poem_openapi::Enum)]
+#[serde(rename_all = "UPPERCASE")]
+#[oai(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+        }
+    }
+
+    /// The method of an HTTP request, if routes can declare it.
+    pub fn parse(method: &str) -> Option<Self> {
+        Some(match method {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a parameter is read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, poem_openapi::Enum)]
+#[serde(rename_all = "lowercase")]
+#[oai(rename_all = "lowercase")]
+pub enum ParamLocation {
+    Path,
+    Query,
+}
+
+impl ParamLocation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamLocation::Path => "path",
+            ParamLocation::Query => "query",
+        }
+    }
 }
 
 /// A route as documented in the plugin list and the OpenAPI document.
-#[derive(Clone, Debug, Serialize, Object)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RouteDoc {
-    pub method: String,
+    pub method: Method,
     /// Template relative to `/api/v1/{plugin}`.
     pub path: String,
     pub summary: String,
@@ -56,43 +125,42 @@ pub struct RouteDoc {
     pub params: Vec<ParamDoc>,
     pub body_schema: Option<Value>,
     pub responses: Vec<ResponseDoc>,
-    pub min_role: String,
+    pub min_role: Role,
 }
 
-#[derive(Clone, Debug, Serialize, Object)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ParamDoc {
     pub name: String,
-    /// `path` or `query`.
-    pub location: String,
+    pub location: ParamLocation,
     pub required: bool,
     pub description: String,
     pub schema: Value,
 }
 
-#[derive(Clone, Debug, Serialize, Object)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ResponseDoc {
     pub status: u16,
     pub description: String,
     pub schema: Option<Value>,
 }
 
-#[derive(Clone, Debug, Serialize, Object)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ScheduleDoc {
     pub name: String,
     pub interval_seconds: u32,
 }
 
-#[derive(Clone, Debug, Serialize, Object)]
+#[derive(Clone, Debug, Serialize)]
 pub struct WebhookSourceDoc {
     pub name: String,
-    pub scheme: String,
+    pub scheme: Scheme,
     pub kind_header: String,
     pub delivery_header: String,
     pub signature_header: String,
 }
 
 /// What a plugin declares about itself.
-#[derive(Clone, Debug, Serialize, Object)]
+#[derive(Clone, Debug, Serialize)]
 pub struct PluginManifest {
     pub name: String,
     pub version: String,
@@ -104,24 +172,47 @@ pub struct PluginManifest {
     pub capabilities: Vec<String>,
 }
 
-pub fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-        Method::Options => "OPTIONS",
+impl From<wit::Method> for Method {
+    fn from(method: wit::Method) -> Self {
+        match method {
+            wit::Method::Get => Method::Get,
+            wit::Method::Head => Method::Head,
+            wit::Method::Post => Method::Post,
+            wit::Method::Put => Method::Put,
+            wit::Method::Patch => Method::Patch,
+            wit::Method::Delete => Method::Delete,
+            wit::Method::Options => Method::Options,
+        }
     }
 }
 
-pub fn role_name(role: Role) -> &'static str {
+impl From<Method> for wit::Method {
+    fn from(method: Method) -> Self {
+        match method {
+            Method::Get => wit::Method::Get,
+            Method::Head => wit::Method::Head,
+            Method::Post => wit::Method::Post,
+            Method::Put => wit::Method::Put,
+            Method::Patch => wit::Method::Patch,
+            Method::Delete => wit::Method::Delete,
+            Method::Options => wit::Method::Options,
+        }
+    }
+}
+
+fn role(role: wit::Role) -> Role {
     match role {
-        Role::Developer => "developer",
-        Role::Manager => "manager",
-        Role::Admin => "admin",
-        Role::Owner => "owner",
+        wit::Role::Developer => Role::Developer,
+        wit::Role::Manager => Role::Manager,
+        wit::Role::Admin => Role::Admin,
+        wit::Role::Owner => Role::Owner,
+    }
+}
+
+fn scheme(scheme: wit::SignatureScheme) -> Scheme {
+    match scheme {
+        wit::SignatureScheme::GithubHmacSha256 => Scheme::GithubHmacSha256,
+        wit::SignatureScheme::HmacSha256 => Scheme::HmacSha256,
     }
 }
 
@@ -148,27 +239,175 @@ fn valid_pattern(pattern: &str) -> bool {
     pattern == "*" || crate::capabilities::events::valid_kind(stem)
 }
 
-fn parse_schema(route: &str, what: &str, text: &str) -> Result<Value, ManifestError> {
-    serde_json::from_str(text).map_err(|err| ManifestError::Route {
-        route: route.to_owned(),
-        reason: format!("{what} is not valid JSON: {err}"),
-    })
+/// Checks one manifest against the operator's limits while converting it.
+struct Checker<'a> {
+    limits: &'a ManifestLimits,
+}
+
+impl Checker<'_> {
+    fn count(&self, what: &'static str, count: usize, limit: usize) -> Result<(), ManifestError> {
+        if count > limit { Err(ManifestError::TooMany { what, count, limit }) } else { Ok(()) }
+    }
+
+    fn name(&self, what: impl FnOnce() -> String, name: &str) -> Result<(), ManifestError> {
+        self.length(what, name.len(), self.limits.max_name_bytes, "max_name_bytes")
+    }
+
+    fn text(&self, what: impl FnOnce() -> String, text: &str) -> Result<(), ManifestError> {
+        self.length(what, text.len(), self.limits.max_text_bytes, "max_text_bytes")
+    }
+
+    fn length(
+        &self,
+        what: impl FnOnce() -> String,
+        length: usize,
+        limit: usize,
+        setting: &'static str,
+    ) -> Result<(), ManifestError> {
+        if length > limit { Err(ManifestError::TooLong { what: what(), length, limit, setting }) } else { Ok(()) }
+    }
+
+    /// Parses a schema after checking its size and nesting, so a plugin cannot
+    /// make the host hold or walk an enormous document.
+    fn schema(&self, route: &str, what: &str, text: &str) -> Result<Value, ManifestError> {
+        let label = || format!("route {route}: {what}");
+        self.length(label, text.len(), self.limits.max_schema_bytes, "max_schema_bytes")?;
+        let value: Value = serde_json::from_str(text).map_err(|err| ManifestError::Route {
+            route: route.to_owned(),
+            reason: format!("{what} is not valid JSON: {err}"),
+        })?;
+        let depth = depth(&value);
+        if depth > self.limits.max_schema_depth {
+            return Err(ManifestError::Route {
+                route: route.to_owned(),
+                reason: format!(
+                    "{what} nests {depth} levels deep; at most {} are allowed (`manifest.max_schema_depth` in the plugin's config)",
+                    self.limits.max_schema_depth
+                ),
+            });
+        }
+        Ok(value)
+    }
+
+    fn route(&self, route: wit::Route) -> Result<RouteDoc, ManifestError> {
+        let method = Method::from(route.method);
+        let label = format!("{} {}", method.as_str(), route.path);
+        self.length(
+            || format!("the path of route {label}"),
+            route.path.len(),
+            self.limits.max_text_bytes,
+            "max_text_bytes",
+        )?;
+        self.text(|| format!("the summary of route {label}"), &route.summary)?;
+        self.text(|| format!("the description of route {label}"), &route.description)?;
+        let params = route
+            .params
+            .into_iter()
+            .map(|param| {
+                self.name(|| format!("a parameter name of route {label}"), &param.name)?;
+                self.text(
+                    || format!("the description of parameter {} of route {label}", param.name),
+                    &param.description,
+                )?;
+                let location = match param.location {
+                    wit::ParamLocation::Path => ParamLocation::Path,
+                    wit::ParamLocation::Query => ParamLocation::Query,
+                };
+                Ok(ParamDoc {
+                    schema: self.schema(&label, &format!("the schema of parameter {}", param.name), &param.schema)?,
+                    required: param.required || location == ParamLocation::Path,
+                    name: param.name,
+                    location,
+                    description: param.description,
+                })
+            })
+            .collect::<Result<Vec<_>, ManifestError>>()?;
+        let body_schema =
+            route.body_schema.as_deref().map(|s| self.schema(&label, "the body schema", s)).transpose()?;
+        let responses = route
+            .responses
+            .into_iter()
+            .map(|response| {
+                self.text(
+                    || format!("the description of response {} of route {label}", response.status),
+                    &response.description,
+                )?;
+                Ok(ResponseDoc {
+                    schema: response
+                        .schema
+                        .as_deref()
+                        .map(|s| self.schema(&label, &format!("the schema of response {}", response.status), s))
+                        .transpose()?,
+                    status: response.status,
+                    description: response.description,
+                })
+            })
+            .collect::<Result<Vec<_>, ManifestError>>()?;
+        Ok(RouteDoc {
+            method,
+            path: route.path,
+            summary: route.summary,
+            description: route.description,
+            params,
+            body_schema,
+            responses,
+            min_role: role(route.min_role),
+        })
+    }
+}
+
+/// How deeply a JSON value nests: 1 for a scalar.
+fn depth(value: &Value) -> usize {
+    let children = match value {
+        Value::Array(items) => items.iter().map(depth).max(),
+        Value::Object(fields) => fields.values().map(depth).max(),
+        _ => None,
+    };
+    1 + children.unwrap_or(0)
 }
 
 impl PluginManifest {
-    /// Checks a manifest read from a plugin and converts it.
-    pub fn from_wit(manifest: wit::Manifest) -> Result<Self, ManifestError> {
+    /// Checks a manifest read from a plugin against `limits` and converts it.
+    pub fn from_wit(manifest: wit::Manifest, limits: &ManifestLimits) -> Result<Self, ManifestError> {
+        let check = Checker { limits };
         check_name(&manifest.name)?;
+        check.name(|| "the version".into(), &manifest.version)?;
+        check.text(|| "the description".into(), &manifest.description)?;
+        check.count("routes", manifest.routes.len(), limits.max_routes)?;
+        check.count("subscriptions", manifest.subscriptions.len(), limits.max_subscriptions)?;
+        check.count("schedules", manifest.schedules.len(), limits.max_schedules)?;
+        check.count("webhook_sources", manifest.webhook_sources.len(), limits.max_webhook_sources)?;
         if let Some(bad) = manifest.subscriptions.iter().find(|s| !valid_pattern(s)) {
             return Err(ManifestError::Subscription(bad.clone()));
         }
-        if let Some(bad) = manifest.schedules.iter().find(|s| s.name.is_empty() || s.interval_seconds == 0) {
-            return Err(ManifestError::Schedule(bad.name.clone()));
+        for schedule in &manifest.schedules {
+            check.name(|| "a schedule name".into(), &schedule.name)?;
+            if schedule.name.is_empty() || schedule.interval_seconds == 0 {
+                return Err(ManifestError::Schedule(schedule.name.clone()));
+            }
         }
         if let Some(bad) = manifest.capabilities.iter().find(|c| !capabilities::KNOWN.contains(&c.as_str())) {
             return Err(ManifestError::Capability(bad.clone()));
         }
-        let routes = manifest.routes.into_iter().map(route_doc).collect::<Result<Vec<_>, _>>()?;
+        let mut webhook_sources = Vec::with_capacity(manifest.webhook_sources.len());
+        for source in manifest.webhook_sources {
+            for (what, value) in [
+                ("name", &source.name),
+                ("kind header", &source.kind_header),
+                ("delivery header", &source.delivery_header),
+                ("signature header", &source.signature_header),
+            ] {
+                check.name(|| format!("the {what} of webhook source {}", source.name), value)?;
+            }
+            webhook_sources.push(WebhookSourceDoc {
+                name: source.name,
+                scheme: scheme(source.scheme),
+                kind_header: source.kind_header,
+                delivery_header: source.delivery_header,
+                signature_header: source.signature_header,
+            });
+        }
+        let routes = manifest.routes.into_iter().map(|route| check.route(route)).collect::<Result<Vec<_>, _>>()?;
         Ok(PluginManifest {
             name: manifest.name,
             version: manifest.version,
@@ -180,75 +419,17 @@ impl PluginManifest {
                 .into_iter()
                 .map(|s| ScheduleDoc { name: s.name, interval_seconds: s.interval_seconds })
                 .collect(),
-            webhook_sources: manifest
-                .webhook_sources
-                .into_iter()
-                .map(|s| WebhookSourceDoc {
-                    name: s.name,
-                    scheme: match s.scheme {
-                        SignatureScheme::GithubHmacSha256 => "github-hmac-sha256".into(),
-                        SignatureScheme::HmacSha256 => "hmac-sha256".into(),
-                    },
-                    kind_header: s.kind_header,
-                    delivery_header: s.delivery_header,
-                    signature_header: s.signature_header,
-                })
-                .collect(),
+            webhook_sources,
             capabilities: manifest.capabilities,
         })
     }
 }
 
-fn route_doc(route: wit::Route) -> Result<RouteDoc, ManifestError> {
-    let label = format!("{} {}", method_name(route.method), route.path);
-    let params = route
-        .params
-        .into_iter()
-        .map(|param| {
-            Ok(ParamDoc {
-                schema: parse_schema(&label, &format!("the schema of parameter {}", param.name), &param.schema)?,
-                name: param.name,
-                location: match param.location {
-                    ParamLocation::Path => "path".into(),
-                    ParamLocation::Query => "query".into(),
-                },
-                required: param.required || param.location == ParamLocation::Path,
-                description: param.description,
-            })
-        })
-        .collect::<Result<Vec<_>, ManifestError>>()?;
-    let body_schema = route.body_schema.as_deref().map(|s| parse_schema(&label, "the body schema", s)).transpose()?;
-    let responses = route
-        .responses
-        .into_iter()
-        .map(|response| {
-            Ok(ResponseDoc {
-                schema: response
-                    .schema
-                    .as_deref()
-                    .map(|s| parse_schema(&label, &format!("the schema of response {}", response.status), s))
-                    .transpose()?,
-                status: response.status,
-                description: response.description,
-            })
-        })
-        .collect::<Result<Vec<_>, ManifestError>>()?;
-    Ok(RouteDoc {
-        method: method_name(route.method).into(),
-        path: route.path,
-        summary: route.summary,
-        description: route.description,
-        params,
-        body_schema,
-        responses,
-        min_role: role_name(route.min_role).into(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::{ManifestError, PluginManifest};
-    use crate::runtime::wit::devpulse::plugin::types::Manifest;
+    use crate::config::ManifestLimits;
+    use crate::wit::devpulse::plugin::types::{Manifest, Method, Role, Route};
 
     fn named(name: &str) -> Manifest {
         Manifest {
@@ -263,14 +444,31 @@ mod tests {
         }
     }
 
+    fn route(path: &str, body_schema: Option<String>) -> Route {
+        Route {
+            method: Method::Post,
+            path: path.into(),
+            summary: String::new(),
+            description: String::new(),
+            params: Vec::new(),
+            body_schema,
+            responses: Vec::new(),
+            min_role: Role::Developer,
+        }
+    }
+
+    fn check(manifest: Manifest) -> Result<PluginManifest, ManifestError> {
+        PluginManifest::from_wit(manifest, &ManifestLimits::default())
+    }
+
     #[test]
     fn names_must_be_slugs_and_not_host_resources() {
-        assert!(PluginManifest::from_wit(named("my-plugin2")).is_ok());
+        assert!(check(named("my-plugin2")).is_ok());
         for reserved in ["plugins", "users", "tokens", "hooks", "metrics", "audit"] {
-            assert!(matches!(PluginManifest::from_wit(named(reserved)), Err(ManifestError::Reserved(_))), "{reserved}");
+            assert!(matches!(check(named(reserved)), Err(ManifestError::Reserved(_))), "{reserved}");
         }
         for bad in ["", "Hello", "9lives", "with space", "under_score"] {
-            assert!(matches!(PluginManifest::from_wit(named(bad)), Err(ManifestError::BadName(_))), "{bad:?}");
+            assert!(matches!(check(named(bad)), Err(ManifestError::BadName(_))), "{bad:?}");
         }
     }
 
@@ -278,9 +476,40 @@ mod tests {
     fn subscriptions_and_capabilities_are_checked() {
         let mut manifest = named("ok");
         manifest.subscriptions = vec!["GitHub PR".into()];
-        assert!(matches!(PluginManifest::from_wit(manifest), Err(ManifestError::Subscription(_))));
+        assert!(matches!(check(manifest), Err(ManifestError::Subscription(_))));
         let mut manifest = named("ok");
         manifest.capabilities = vec!["filesystem".into()];
-        assert!(matches!(PluginManifest::from_wit(manifest), Err(ManifestError::Capability(_))));
+        assert!(matches!(check(manifest), Err(ManifestError::Capability(_))));
+    }
+
+    #[test]
+    fn counts_texts_and_schemas_stay_within_the_limits() {
+        let limits = ManifestLimits::default();
+        let mut manifest = named("ok");
+        manifest.routes = (0..=limits.max_routes).map(|i| route(&format!("/r{i}"), None)).collect();
+        let err = check(manifest).unwrap_err();
+        assert!(err.to_string().contains(&format!("declares {} routes", limits.max_routes + 1)), "{err}");
+
+        let mut manifest = named("ok");
+        manifest.description = "x".repeat(limits.max_text_bytes + 1);
+        assert!(matches!(check(manifest), Err(ManifestError::TooLong { setting: "max_text_bytes", .. })));
+
+        let huge = format!("{{\"description\": \"{}\"}}", "x".repeat(limits.max_schema_bytes));
+        let mut manifest = named("ok");
+        manifest.routes = vec![route("/big", Some(huge))];
+        let err = check(manifest).unwrap_err();
+        assert!(err.to_string().contains("route POST /big: the body schema is"), "{err}");
+
+        let deep = "{\"items\": ".repeat(limits.max_schema_depth) + "{}" + &"}".repeat(limits.max_schema_depth);
+        let mut manifest = named("ok");
+        manifest.routes = vec![route("/deep", Some(deep))];
+        let err = check(manifest).unwrap_err();
+        assert!(err.to_string().contains("levels deep"), "{err}");
+
+        // Raised by the operator, the same manifest loads.
+        let mut manifest = named("ok");
+        manifest.routes = (0..100).map(|i| route(&format!("/r{i}"), None)).collect();
+        let roomy = ManifestLimits { max_routes: 100, ..ManifestLimits::default() };
+        assert!(PluginManifest::from_wit(manifest, &roomy).is_ok());
     }
 }

@@ -6,22 +6,20 @@ pub mod call;
 pub mod engine;
 pub mod loader;
 pub mod manifest;
-pub mod output;
 pub mod plugin;
 pub mod registry;
 pub mod routes;
-pub mod state;
 pub mod stats;
 pub mod version;
 pub mod watcher;
-pub mod wit;
 
+use crate::capabilities::state::{CallState, Services};
 use crate::config::FileConfig;
 use crate::store::plugin_state;
 use crate::telemetry::Telemetry;
+use crate::wit;
 use cache::CompileCache;
 use registry::Registry;
-use state::{CallState, Services};
 use std::path::Path;
 use std::sync::Arc;
 use wasmtime::Engine;
@@ -52,15 +50,12 @@ impl Runtime {
         db: sea_orm::DatabaseConnection,
         config: FileConfig,
         telemetry: Telemetry,
-        wake: crate::events::wake::Wake,
     ) -> anyhow::Result<Self> {
         let engine = engine::new_engine()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wit::Plugin::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |state| state)?;
         let services = Services {
-            generations: crate::store::generations::LiveGenerations::new(db.clone()),
-            wake,
             db,
             http: reqwest::Client::builder().user_agent(concat!("devpulse/", env!("CARGO_PKG_VERSION"))).build()?,
             max_event_depth: config.max_event_depth.unwrap_or(DEFAULT_MAX_EVENT_DEPTH),
@@ -98,14 +93,6 @@ impl Runtime {
 
     pub fn telemetry(&self) -> &Telemetry {
         &self.inner.telemetry
-    }
-
-    pub fn wake(&self) -> &crate::events::wake::Wake {
-        &self.inner.services.wake
-    }
-
-    pub fn generations(&self) -> &crate::store::generations::LiveGenerations {
-        &self.inner.services.generations
     }
 
     /// Restores the operator's enable/disable switches from the database.

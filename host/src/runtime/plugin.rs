@@ -2,11 +2,10 @@
 
 use super::manifest::PluginManifest;
 use super::routes::RouteTable;
-use super::state::CallState;
 use super::stats::CallStats;
-use super::wit::PluginPre;
 use crate::capabilities::Grants;
-use serde::Serialize;
+use crate::capabilities::state::CallState;
+use crate::wit::PluginPre;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,10 +29,12 @@ impl Origin {
 }
 
 /// The per-call limits the operator set for this plugin.
-#[derive(Clone, Copy, Debug, Serialize, poem_openapi::Object)]
+#[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub deadline_ms: u64,
     pub memory_bytes: u64,
+    /// Largest response body a route may answer with.
+    pub response_bytes: usize,
 }
 
 impl Limits {

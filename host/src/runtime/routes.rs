@@ -1,7 +1,7 @@
 //! A plugin's routes, compiled once at load: path templates to match requests
 //! and JSON Schema validators to check them before the plugin is called.
 
-use super::manifest::{ManifestError, ParamDoc, RouteDoc};
+use super::manifest::{ManifestError, Method, ParamDoc, ParamLocation, RouteDoc};
 use jsonschema::Validator;
 use serde::Serialize;
 use serde_json::Value;
@@ -27,15 +27,15 @@ pub struct CompiledRoute {
 /// What matching a request against the table found.
 pub enum RouteMatch<'a> {
     Found { route: &'a CompiledRoute, path_params: Vec<(String, String)> },
-    MethodNotAllowed { allowed: Vec<String> },
+    MethodNotAllowed { allowed: Vec<Method> },
     NotFound,
 }
 
 /// One reason a request was refused, for the `errors` list of the problem document.
-#[derive(Clone, Debug, Serialize, poem_openapi::Object)]
+#[derive(Clone, Debug, Serialize)]
 pub struct FieldError {
     /// `path`, `query` or `body`.
-    pub location: String,
+    pub location: &'static str,
     /// The parameter name, or a JSON pointer into the body.
     pub name: String,
     pub message: String,
@@ -48,7 +48,7 @@ pub struct RouteTable {
 }
 
 fn route_error(doc: &RouteDoc, reason: impl Into<String>) -> ManifestError {
-    ManifestError::Route { route: format!("{} {}", doc.method, doc.path), reason: reason.into() }
+    ManifestError::Route { route: format!("{} {}", doc.method.as_str(), doc.path), reason: reason.into() }
 }
 
 fn compile_schema(doc: &RouteDoc, what: &str, schema: &Value) -> Result<Validator, ManifestError> {
@@ -56,6 +56,11 @@ fn compile_schema(doc: &RouteDoc, what: &str, schema: &Value) -> Result<Validato
         .map_err(|err| route_error(doc, format!("{what} is not a valid JSON Schema: {err}")))
 }
 
+/// Parses a route's path template. Segments are literals of unreserved URL
+/// characters (`A-Z a-z 0-9 - . _ ~`, never `.` or `..` alone) or whole
+/// `{param}` segments; no empty segments and no percent-encoding, so a
+/// template can never climb out of `/api/v1/{plugin}` once a client
+/// normalises it.
 fn parse_template(doc: &RouteDoc) -> Result<Vec<Segment>, ManifestError> {
     let Some(rest) = doc.path.strip_prefix('/') else {
         return Err(route_error(doc, "paths start with '/'"));
@@ -71,8 +76,17 @@ fn parse_template(doc: &RouteDoc) -> Result<Vec<Segment>, ManifestError> {
                 }
                 return Ok(Segment::Param(name.to_owned()));
             }
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
-                return Err(route_error(doc, format!("bad path segment {part:?}")));
+            if part.is_empty() {
+                return Err(route_error(doc, "empty path segment"));
+            }
+            if part == "." || part == ".." {
+                return Err(route_error(doc, format!("path segment {part:?} is not allowed")));
+            }
+            if !part.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
+                return Err(route_error(
+                    doc,
+                    format!("bad path segment {part:?}: use A-Z, a-z, 0-9, '-', '.', '_' and '~' only"),
+                ));
             }
             Ok(Segment::Literal(part.to_owned()))
         })
@@ -84,7 +98,7 @@ impl CompiledRoute {
         let segments = parse_template(&doc)?;
         for segment in &segments {
             if let Segment::Param(name) = segment
-                && !doc.params.iter().any(|p| p.location == "path" && &p.name == name)
+                && !doc.params.iter().any(|p| p.location == ParamLocation::Path && &p.name == name)
             {
                 return Err(route_error(&doc, format!("path parameter {{{name}}} is not declared")));
             }
@@ -93,7 +107,7 @@ impl CompiledRoute {
             .params
             .iter()
             .map(|param| {
-                if param.location == "path"
+                if param.location == ParamLocation::Path
                     && !segments.iter().any(|s| matches!(s, Segment::Param(n) if n == &param.name))
                 {
                     return Err(route_error(&doc, format!("path parameter {} is not in the path", param.name)));
@@ -137,11 +151,11 @@ impl CompiledRoute {
     ) -> Result<Option<String>, Vec<FieldError>> {
         let mut errors = Vec::new();
         for param in &self.params {
-            let source = if param.doc.location == "path" { path_params } else { query };
+            let source = if param.doc.location == ParamLocation::Path { path_params } else { query };
             let raw = source.iter().find(|(name, _)| name == &param.doc.name).map(|(_, value)| value);
             match raw {
                 None if param.doc.required => errors.push(FieldError {
-                    location: param.doc.location.clone(),
+                    location: param.doc.location.as_str(),
                     name: param.doc.name.clone(),
                     message: "is required".into(),
                 }),
@@ -150,7 +164,7 @@ impl CompiledRoute {
                     let value = coerce(raw, &param.doc.schema);
                     for error in param.validator.iter_errors(&value) {
                         errors.push(FieldError {
-                            location: param.doc.location.clone(),
+                            location: param.doc.location.as_str(),
                             name: param.doc.name.clone(),
                             message: error.to_string(),
                         });
@@ -162,7 +176,7 @@ impl CompiledRoute {
             (None, true) => None,
             (None, false) => {
                 errors.push(FieldError {
-                    location: "body".into(),
+                    location: "body",
                     name: String::new(),
                     message: "this operation takes no body".into(),
                 });
@@ -170,7 +184,7 @@ impl CompiledRoute {
             }
             (Some(_), true) => {
                 errors.push(FieldError {
-                    location: "body".into(),
+                    location: "body",
                     name: String::new(),
                     message: "a JSON body is required".into(),
                 });
@@ -179,7 +193,7 @@ impl CompiledRoute {
             (Some(validator), false) => match serde_json::from_slice::<Value>(body) {
                 Err(err) => {
                     errors.push(FieldError {
-                        location: "body".into(),
+                        location: "body",
                         name: String::new(),
                         message: format!("not valid JSON: {err}"),
                     });
@@ -188,7 +202,7 @@ impl CompiledRoute {
                 Ok(value) => {
                     for error in validator.iter_errors(&value) {
                         errors.push(FieldError {
-                            location: "body".into(),
+                            location: "body",
                             name: error.instance_path.to_string(),
                             message: error.to_string(),
                         });
@@ -205,7 +219,9 @@ impl CompiledRoute {
 /// `?limit=5` validates against `{"type": "integer"}`.
 fn coerce(raw: &str, schema: &Value) -> Value {
     let parsed = match schema.get("type").and_then(Value::as_str) {
-        Some("integer") => raw.parse::<i64>().ok().map(Value::from),
+        Some("integer") => {
+            raw.parse::<i64>().ok().map(Value::from).or_else(|| raw.parse::<u64>().ok().map(Value::from))
+        }
         Some("number") => raw.parse::<f64>().ok().map(Value::from),
         Some("boolean") => raw.parse::<bool>().ok().map(Value::from),
         _ => None,
@@ -229,17 +245,18 @@ impl RouteTable {
         Ok(RouteTable { routes })
     }
 
-    /// Finds the route for `method` and `path` (relative to the plugin's prefix).
-    pub fn find(&self, method: &str, path: &str) -> RouteMatch<'_> {
+    /// Finds the route for `method` and `path` (relative to the plugin's
+    /// prefix); `None` for a method no route can declare.
+    pub fn find(&self, method: Option<Method>, path: &str) -> RouteMatch<'_> {
         let trimmed = path.trim_start_matches('/');
         let parts: Vec<&str> = if trimmed.is_empty() { Vec::new() } else { trimmed.split('/').collect() };
         let mut allowed = Vec::new();
         for route in &self.routes {
             if let Some(path_params) = route.matches(&parts) {
-                if route.doc.method == method {
+                if Some(route.doc.method) == method {
                     return RouteMatch::Found { route, path_params };
                 }
-                allowed.push(route.doc.method.clone());
+                allowed.push(route.doc.method);
             }
         }
         if allowed.is_empty() { RouteMatch::NotFound } else { RouteMatch::MethodNotAllowed { allowed } }

@@ -1,6 +1,6 @@
 //! Tells which WIT version a component was built against, before linking it.
 
-use super::wit::{HANDLER, PACKAGE, SUPPORTED_VERSIONS};
+use crate::wit::{HANDLER, PACKAGE, SUPPORTED_VERSIONS};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 

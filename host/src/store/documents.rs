@@ -1,9 +1,11 @@
-//! Reads of plugin documents. Writes go through [`super::writes`], so that a
-//! call's writes commit together.
+//! Plugin documents. A call stages its writes in memory and the bus commits
+//! them together (`crate::bus::commit`), through [`put_many`] and [`delete_many`].
 
-use super::StoreError;
-use super::entities::plugin_document::{Column, Entity, Model};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use super::entities::plugin_document::{ActiveModel, Column, Entity, Model};
+use super::{ROWS_PER_STATEMENT, StoreError, now_ms};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde_json::Value;
 
 /// Where a plugin's state lives: its name, the caller's org, and the generation
 /// (the live one, or the one a rebuild is writing).
@@ -15,7 +17,7 @@ pub struct Scope {
 }
 
 /// The document at `key`, as JSON.
-pub async fn get(db: &impl ConnectionTrait, scope: &Scope, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+pub async fn get(db: &impl ConnectionTrait, scope: &Scope, key: &str) -> Result<Option<Value>, StoreError> {
     Ok(Entity::find_by_id((scope.plugin.clone(), scope.org.clone(), scope.generation, key.to_owned()))
         .one(db)
         .await?
@@ -30,7 +32,7 @@ pub async fn scan(
     prefix: &str,
     after: Option<&str>,
     limit: u64,
-) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+) -> Result<Vec<(String, Value)>, StoreError> {
     let mut query = in_prefix(scope, prefix);
     if let Some(after) = after {
         query = query.filter(Column::Key.gt(after));
@@ -55,4 +57,50 @@ fn in_prefix(scope: &Scope, prefix: &str) -> sea_orm::Select<Entity> {
         return query;
     }
     query.filter(Column::Key.gte(prefix)).filter(Column::Key.lt(format!("{prefix}{}", char::MAX)))
+}
+
+/// Writes `documents` (key, value), replacing what the keys held, many rows a
+/// statement: a batch of events writes hundreds of documents.
+pub async fn put_many(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    documents: Vec<(String, Value)>,
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    let rows: Vec<ActiveModel> = documents
+        .into_iter()
+        .map(|(key, value)| ActiveModel {
+            plugin: Set(scope.plugin.clone()),
+            org: Set(scope.org.clone()),
+            generation: Set(scope.generation),
+            key: Set(key),
+            value: Set(value),
+            updated_at: Set(now),
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([Column::Plugin, Column::Org, Column::Generation, Column::Key])
+                    .update_columns([Column::Value, Column::UpdatedAt])
+                    .to_owned(),
+            )
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the documents at `keys`.
+pub async fn delete_many(db: &impl ConnectionTrait, scope: &Scope, keys: Vec<String>) -> Result<(), StoreError> {
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        Entity::delete_many()
+            .filter(Column::Plugin.eq(scope.plugin.as_str()))
+            .filter(Column::Org.eq(scope.org.as_str()))
+            .filter(Column::Generation.eq(scope.generation))
+            .filter(Column::Key.is_in(chunk.iter().cloned()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }

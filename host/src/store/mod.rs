@@ -1,22 +1,17 @@
 //! Storage: sea-orm over SQLite (the embedded default) or PostgreSQL.
 
 pub mod cursor;
-pub mod delivery;
 pub mod documents;
 pub mod entities;
-pub mod event_log;
-pub mod generations;
-pub mod hooks;
 pub mod migration;
 pub mod plugin_state;
 pub mod redis;
-pub mod schedule_runs;
 pub mod ttl_cache;
-pub mod writes;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// Why the database could not be used.
@@ -40,24 +35,46 @@ pub fn default_url(data_dir: &Path) -> String {
 /// timeout and one pooled connection, so other processes (the CLI) can read
 /// while the server writes, and writers queue instead of failing.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(5));
-    if url.starts_with("sqlite:") {
-        // One connection: SQLite has one writer anyway, and a transaction that
-        // reads before it writes fails at once (SQLITE_BUSY, no waiting) when
-        // another connection wrote in between. Serialising in the pool avoids it.
-        options.max_connections(1).map_sqlx_sqlite_opts(|opts| {
-            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true)
-        });
-    } else {
-        options.max_connections(16);
-    }
-    let db = Database::connect(options).await?;
+    let db = if url.starts_with("sqlite:") { sqlite(url).await? } else { postgres(url).await? };
     migration::Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// One connection: SQLite has one writer anyway, and a transaction that reads
+/// before it writes fails at once (SQLITE_BUSY, no waiting) when another
+/// connection wrote in between. Serialising in the pool avoids it. The
+/// connection lives as long as the pool: with no idle timeout or lifetime,
+/// sqlx runs no maintenance task, whose loop was seen spinning forever at
+/// shutdown.
+async fn sqlite(url: &str) -> Result<DatabaseConnection, DbErr> {
+    use sea_orm::sqlx::ConnectOptions as _;
+    use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|err| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(err)))?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true)
+        .disable_statement_logging();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(options)
+        .await
+        .map_err(|err| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(err)))?;
+    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+async fn postgres(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .max_connections(16);
+    Database::connect(options).await
 }
 
 /// A cheap round trip, for readiness checks.

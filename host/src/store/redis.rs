@@ -1,5 +1,5 @@
-//! Optional Redis (fred). Today it backs the readiness check; cross-replica
-//! features (live-stream fan-out, leases) build on the same client.
+//! Optional Redis (fred): the readiness check, waking other replicas when the
+//! log grows, shared rate limits; cross-replica features build on the same client.
 
 use fred::prelude::*;
 
@@ -21,6 +21,11 @@ impl Redis {
     /// A round trip, for readiness checks.
     pub async fn ping(&self) -> Result<(), Error> {
         self.client.ping::<String>(None).await.map(|_| ())
+    }
+
+    /// Runs a Lua `script` on one key with one argument, answering a count.
+    pub async fn eval_count(&self, script: &str, key: &str, arg: u64) -> Result<u64, Error> {
+        self.client.eval::<u64, _, _, _>(script, vec![key], vec![arg]).await
     }
 
     pub async fn quit(&self) {

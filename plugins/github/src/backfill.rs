@@ -15,7 +15,7 @@ use crate::payload::{
     PushCommit, Repository, ReviewBody, WorkflowRun, WorkflowRunEvent, time,
 };
 use crate::rest::{Api, Page, Reply};
-use crate::routes::{instant, rfc3339};
+use crate::routes::rfc3339;
 use crate::settings::Settings;
 use devpulse_sdk::prelude::*;
 use serde::de::DeserializeOwned;
@@ -47,9 +47,10 @@ fn active_key(id: &str) -> String {
 #[serde(deny_unknown_fields)]
 pub struct StartBackfill {
     /// `owner/name`.
+    #[schemars(pattern(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"))]
     pub repo: String,
-    /// RFC 3339: pull requests updated, and deployments and runs created, at or after this time.
-    pub since: String,
+    /// Pull requests updated, and deployments and runs created, at or after this time.
+    pub since: Time,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -195,10 +196,8 @@ pub fn start(call: Call<(), StartBackfill>) -> Result<JobView> {
         return Err(Error::invalid(format!("`repo` is owner/name, not {:?}", body.repo)));
     };
     let now = now();
-    let since = instant("since", Some(&body.since))?.unwrap_or_default();
-    if since > now {
-        return Err(Error::invalid("`since` is in the future"));
-    }
+    // A `since` in the future imports nothing: the job finishes at once.
+    let since = body.since.0;
     let settings = Settings::load()?;
     let api = Api::from_settings(&settings)?;
     let repository: Repository = match api.get(&format!("repos/{owner}/{name}"), now)? {
@@ -259,9 +258,9 @@ pub fn progress(call: Call<JobId>) -> Result<JobView> {
 
 #[derive(Deserialize, JsonSchema)]
 pub struct JobListQuery {
-    /// From a previous page's `next_cursor`.
-    pub cursor: Option<String>,
-    /// At most this many (1-100, default 20).
+    pub cursor: Option<Cursor>,
+    /// At most this many (20 by default).
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u32>,
 }
 

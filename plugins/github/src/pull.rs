@@ -4,6 +4,7 @@
 //! sets keyed by GitHub ids, earliest times, and descriptive fields taken from
 //! the newest payload by `updated_at`.
 
+use crate::routes::PullState;
 use devpulse_sdk::prelude::*;
 use std::collections::BTreeMap;
 
@@ -101,11 +102,11 @@ fn seconds(from: Timestamp, to: Timestamp) -> f64 {
 }
 
 impl Pull {
-    pub fn state(&self) -> &'static str {
+    pub fn state(&self) -> PullState {
         match (self.merged_at, self.closed_at) {
-            (Some(_), _) => "merged",
-            (None, Some(_)) => "closed",
-            _ => "open",
+            (Some(_), _) => PullState::Merged,
+            (None, Some(_)) => PullState::Closed,
+            _ => PullState::Open,
         }
     }
 

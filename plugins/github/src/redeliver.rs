@@ -53,6 +53,7 @@ fn state_key(hook: &str) -> String {
 pub struct Watched {
     /// API paths of GitHub webhooks that deliver to this org's endpoint:
     /// `repos/{owner}/{repo}/hooks/{id}` or `orgs/{org}/hooks/{id}`.
+    #[schemars(inner(pattern(r"^/*(repos/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+|orgs/[A-Za-z0-9_.-]+)/hooks/[0-9]+/*$")))]
     pub hooks: Vec<String>,
 }
 

@@ -5,7 +5,7 @@
 use crate::ingest::{MergedRef, month, names, pull_key};
 use crate::pull::Pull;
 use crate::repo::{Deploy, RepoState};
-use crate::routes::{PullView, instant, rfc3339, visible};
+use crate::routes::{PullView, rfc3339, visible};
 use chrono::Datelike;
 use devpulse_sdk::metrics::{Aggregation, Query, Step};
 use devpulse_sdk::prelude::*;
@@ -17,16 +17,31 @@ const WEEK: i64 = 7 * DAY;
 /// The window and selection of a report.
 #[derive(Deserialize, JsonSchema)]
 pub struct Window {
-    /// Start (RFC 3339); 30 days before `to` by default.
-    pub from: Option<String>,
-    /// End, exclusive (RFC 3339); now by default.
-    pub to: Option<String>,
+    /// Start; 30 days before `to` by default.
+    pub from: Option<Time>,
+    /// End, exclusive; now by default. A window ending at or before its start holds nothing.
+    pub to: Option<Time>,
     /// Only this repository (`owner/name`).
     pub repo: Option<String>,
-    /// `author` or `repo` (summary only).
-    pub group_by: Option<String>,
+    /// Figures per author or per repository (summary only; dora answers for the whole window).
+    pub group_by: Option<GroupBy>,
     /// `items`: also list the pull requests (summary) or deployments (dora) behind the figures.
-    pub include: Option<String>,
+    pub include: Option<Include>,
+}
+
+/// What summary figures are grouped by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Author,
+    Repo,
+}
+
+/// What to list beside the figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Include {
+    Items,
 }
 
 struct Selection {
@@ -37,11 +52,10 @@ struct Selection {
 
 impl Selection {
     fn of(window: &Window, principal: &Principal) -> Result<Self> {
-        let to = instant("to", window.to.as_deref())?.unwrap_or_else(now);
-        let from = instant("from", window.from.as_deref())?.unwrap_or(to - 30 * DAY);
-        if from >= to {
-            return Err(Error::invalid("`from` must be before `to`"));
-        }
+        let to = window.to.map_or_else(now, |time| time.0);
+        let from = window.from.map_or(to - 30 * DAY, |time| time.0);
+        // A window ending before it starts holds nothing, like an empty one.
+        let to = to.max(from);
         let mut filters = Vec::new();
         if let Some(repo) = &window.repo {
             filters.push(("repo", repo.clone()));
@@ -164,11 +178,10 @@ pub struct Summary {
 
 pub fn summary(call: Call<Window>) -> Result<Summary> {
     let window = &call.params;
-    let group_by = match window.group_by.as_deref() {
-        None => None,
-        Some(label @ ("author" | "repo")) => Some(label),
-        Some(other) => return Err(Error::invalid(format!("`group_by` is author or repo, not {other}"))),
-    };
+    let group_by = window.group_by.map(|group_by| match group_by {
+        GroupBy::Author => "author",
+        GroupBy::Repo => "repo",
+    });
     let selection = Selection::of(window, &call.principal)?;
     let counts = selection.per_group(names::CYCLE, Aggregation::Count, group_by)?;
     let spread = |name: &str| -> Result<BTreeMap<String, Spread>> {
@@ -214,9 +227,9 @@ pub fn summary(call: Call<Window>) -> Result<Summary> {
             }
         })
         .collect();
-    let items = match window.include.as_deref() {
-        Some("items") => Some(merged_pulls(&selection, window, &call.principal)?),
-        _ => None,
+    let items = match window.include {
+        Some(Include::Items) => Some(merged_pulls(&selection, window, &call.principal)?),
+        None => None,
     };
     Ok(Summary { from: rfc3339(selection.from), to: rfc3339(selection.to), groups, items })
 }
@@ -358,12 +371,12 @@ pub fn dora(call: Call<Window>) -> Result<Dora> {
     let total: u64 = daily.iter().flat_map(|series| &series.buckets).map(|bucket| bucket.count).sum();
     let days: std::collections::BTreeSet<Timestamp> =
         daily.iter().flat_map(|series| &series.buckets).map(|bucket| bucket.start).collect();
-    let per_week = total as f64 / weeks;
+    let per_week = if weeks > 0.0 { total as f64 / weeks } else { 0.0 };
     let lead = selection.total(lead_metric, Aggregation::P50)?;
     let recovery = if basis == "deployments" { selection.total(names::RECOVERY, Aggregation::P50)? } else { None };
-    let items = match window.include.as_deref() {
-        Some("items") => Some(deployments_in(&selection, window)?),
-        _ => None,
+    let items = match window.include {
+        Some(Include::Items) => Some(deployments_in(&selection, window)?),
+        None => None,
     };
     Ok(Dora {
         from: rfc3339(selection.from),
@@ -371,7 +384,7 @@ pub fn dora(call: Call<Window>) -> Result<Dora> {
         basis: basis.into(),
         deployment_frequency: Frequency {
             per_week,
-            days_per_week: days.len() as f64 / weeks,
+            days_per_week: if weeks > 0.0 { days.len() as f64 / weeks } else { 0.0 },
             total,
             band: match per_week {
                 f if f >= 7.0 => Band::Elite,

@@ -15,8 +15,7 @@ pub struct PullView {
     pub author: String,
     /// The DevPulse user the login maps to (`null` when none does).
     pub author_user: Option<String>,
-    /// `open`, `merged` or `closed`.
-    pub state: String,
+    pub state: PullState,
     pub created_at: Option<String>,
     pub merged_at: Option<String>,
     pub additions: u64,
@@ -65,16 +64,6 @@ pub fn rfc3339(at: Timestamp) -> String {
     chrono::DateTime::from_timestamp_millis(at).map(|at| at.to_rfc3339()).unwrap_or_default()
 }
 
-/// Parses an optional RFC 3339 parameter.
-pub fn instant(name: &str, text: Option<&str>) -> Result<Option<Timestamp>> {
-    text.map(|text| {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .map(|at| at.timestamp_millis())
-            .map_err(|_| Error::invalid(format!("`{name}` is not an RFC 3339 time: {text}")))
-    })
-    .transpose()
-}
-
 impl From<&Pull> for PullView {
     fn from(pull: &Pull) -> Self {
         let figures = pull.figures();
@@ -84,7 +73,7 @@ impl From<&Pull> for PullView {
             title: pull.title.clone(),
             author: pull.author.clone(),
             author_user: pull.author_user.clone(),
-            state: pull.state().into(),
+            state: pull.state(),
             created_at: pull.created_at.map(rfc3339),
             merged_at: pull.merged_at.map(rfc3339),
             additions: pull.additions,
@@ -104,6 +93,15 @@ pub fn visible(pull: &Pull, principal: &Principal) -> bool {
     principal.role != Role::Developer || pull.author_user.as_deref() == Some(principal.user_id.as_str())
 }
 
+/// Where a pull request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PullState {
+    Open,
+    Merged,
+    Closed,
+}
+
 /// Which pull requests to list.
 #[derive(Deserialize, JsonSchema)]
 pub struct PullFilter {
@@ -111,16 +109,15 @@ pub struct PullFilter {
     pub repo: Option<String>,
     /// A GitHub login or a DevPulse user id.
     pub author: Option<String>,
-    /// `open`, `merged` or `closed`.
-    pub state: Option<String>,
-    /// Created at or after (RFC 3339).
-    pub from: Option<String>,
-    /// Created before (RFC 3339).
-    pub to: Option<String>,
-    /// Page size, 1 to 200 (50 by default).
+    pub state: Option<PullState>,
+    /// Created at or after.
+    pub from: Option<Time>,
+    /// Created before.
+    pub to: Option<Time>,
+    /// Page size (50 by default).
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub cursor: Option<Cursor>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -131,27 +128,22 @@ pub struct PullPage {
 
 pub fn list(call: Call<PullFilter>) -> Result<PullPage> {
     let filter = call.params;
-    if let Some(state) = filter.state.as_deref()
-        && !["open", "merged", "closed"].contains(&state)
-    {
-        return Err(Error::invalid("`state` is one of open, merged, closed"));
-    }
-    let from = instant("from", filter.from.as_deref())?;
-    let to = instant("to", filter.to.as_deref())?;
+    let from = filter.from.map(|time| time.0);
+    let to = filter.to.map(|time| time.0);
     let limit = filter.limit.unwrap_or(50).clamp(1, 200) as usize;
     let prefix = match &filter.repo {
         Some(repo) => format!("pr/{repo}/"),
         None => "pr/".into(),
     };
     let mut items = Vec::new();
-    let mut cursor = filter.cursor;
+    let mut cursor = filter.cursor.map(|cursor| cursor.0);
     loop {
         let page = storage::scan::<Pull>(&prefix, cursor.as_deref(), 200)?;
         for (index, (_, pull)) in page.entries.iter().enumerate() {
             let created = pull.created_at.unwrap_or_default();
             let wanted = visible(pull, &call.principal)
                 && filter.author.as_deref().is_none_or(|author| author == pull.author || author == author_label(pull))
-                && filter.state.as_deref().is_none_or(|state| state == pull.state())
+                && filter.state.is_none_or(|state| state == pull.state())
                 && from.is_none_or(|from| created >= from)
                 && to.is_none_or(|to| created < to);
             if wanted {

@@ -6,7 +6,7 @@
 //! `dora` and `metrics/query` over that year, sequentially, p50 and p99.
 
 use clap::Parser;
-use devpulse_e2e::{Backend, TestServer, delivery_to, github_headers};
+use devpulse_e2e::{Backend, Options, TestServer, delivery_to, github_headers};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -116,7 +116,12 @@ async fn main() -> anyhow::Result<()> {
         "postgres" => Backend::Postgres,
         _ => Backend::Sqlite,
     };
-    let server = TestServer::start(backend).await.ok_or_else(|| anyhow::anyhow!("{} is unavailable", args.backend))?;
+    // The benchmark measures the pipeline, not the rate limiter: limits off.
+    let options =
+        Options { config: "[rate_limits]\nper_token = 0\nper_webhook_source = 0\n".into(), ..Options::default() };
+    let server = TestServer::start_with(backend, options)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("{} is unavailable", args.backend))?;
     let hook = server.configure_hook("github", SECRET).await;
     let url = server.url(&hook);
 

@@ -5,7 +5,7 @@
 //! `tally` plugin, subscribed to GitHub webhooks, for the ingest benchmark.
 
 use clap::Parser;
-use devpulse::config::{FileConfig, Settings};
+use devpulse::config::{FileConfig, RateLimitConfig, Settings};
 use devpulse_e2e::fixtures;
 use poem::http::StatusCode;
 use poem::{EndpointExt, Response};
@@ -61,9 +61,10 @@ async fn main() -> anyhow::Result<()> {
         data_dir,
         plugins_dir,
         redis_url: None,
-        file: FileConfig::default(),
+        // The benchmarks measure the server, not its rate limiter: limits off.
+        file: FileConfig { rate_limits: RateLimitConfig::unlimited(), ..FileConfig::default() },
     };
-    let mut extras = devpulse::server::Extras::new();
+    let mut extras = devpulse::api::Extras::new();
     extras.insert("/native/echo".into(), native_echo()?);
     let server = devpulse::server::start_with(settings, extras).await?;
     tokio::signal::ctrl_c().await?;

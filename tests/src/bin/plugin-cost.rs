@@ -9,12 +9,13 @@
 //! `scripts/bench-authoring` builds the three files and runs this.
 
 use clap::Parser;
+use devpulse::bus::Bus;
 use devpulse::config::FileConfig;
 use devpulse::runtime::Runtime;
-use devpulse::runtime::plugin::Origin;
-use devpulse::runtime::wit::devpulse::plugin::types::Method;
-use devpulse::runtime::wit::{Principal, Request, Role};
+use devpulse::runtime::plugin::{LoadedPlugin, Origin};
 use devpulse::telemetry::Telemetry;
+use devpulse::wit::devpulse::plugin::types::Method;
+use devpulse::wit::{Principal, Request, Role};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -61,37 +62,46 @@ struct Cost {
 }
 
 /// Loads `file` into a fresh runtime whose compile cache is `cache`; the load time and the runtime.
-async fn load(file: &Path, cache: &Path, data: &Path) -> anyhow::Result<(Duration, Runtime)> {
+async fn load(file: &Path, cache: &Path, data: &Path) -> anyhow::Result<(Duration, Runtime, Bus)> {
     std::fs::create_dir_all(data)?;
     let db = devpulse::store::connect(&devpulse::store::default_url(data)).await?;
-    let runtime = Runtime::new(cache, db, FileConfig::default(), Telemetry::new(), Default::default())?;
+    let bus = Bus::new(db.clone(), Default::default());
+    let runtime = Runtime::new(cache, db, FileConfig::default(), Telemetry::new())?;
     let bytes = std::fs::read(file)?;
     let started = Instant::now();
     runtime.install(bytes.into(), Origin::File(file.to_owned())).await?;
-    Ok((started.elapsed(), runtime))
+    Ok((started.elapsed(), runtime, bus))
+}
+
+/// One route call as the server makes it: in the live generation, its writes committed.
+async fn call_route(runtime: &Runtime, bus: &Bus, plugin: &LoadedPlugin, request: Request) -> anyhow::Result<u16> {
+    let scope = bus.live_scope(plugin.name(), &request.principal.org_id).await?;
+    let (response, writes) = runtime.request(plugin, scope.clone(), request).await?;
+    bus.commit(writes, &scope).await?;
+    Ok(response.status)
 }
 
 async fn measure(file: &Path, calls: usize) -> anyhow::Result<Cost> {
     let scratch = tempfile::tempdir()?;
     let cache = scratch.path().join("cache");
-    let (cold_load, _) = load(file, &cache, &scratch.path().join("cold")).await?;
-    let (warm_load, runtime) = load(file, &cache, &scratch.path().join("warm")).await?;
+    let (cold_load, _, _) = load(file, &cache, &scratch.path().join("cold")).await?;
+    let (warm_load, runtime, bus) = load(file, &cache, &scratch.path().join("warm")).await?;
     let plugin = runtime.registry().all().into_iter().next().ok_or_else(|| anyhow::anyhow!("nothing loaded"))?;
     let started = Instant::now();
-    let response = runtime.request(&plugin, greet("first")).await?;
+    let status = call_route(&runtime, &bus, &plugin, greet("first")).await?;
     let first_call = started.elapsed();
-    anyhow::ensure!(response.status == 201, "the first greeting answered {}", response.status);
+    anyhow::ensure!(status == 201, "the first greeting answered {status}");
     let mut writes = Vec::with_capacity(calls);
     let mut reads = Vec::with_capacity(calls);
     for call in 0..calls {
         let name = format!("n{}", call % 10);
         let started = Instant::now();
-        runtime.request(&plugin, greet(&name)).await?;
+        call_route(&runtime, &bus, &plugin, greet(&name)).await?;
         writes.push(started.elapsed());
         let started = Instant::now();
-        let response = runtime.request(&plugin, read(&name)).await?;
+        let status = call_route(&runtime, &bus, &plugin, read(&name)).await?;
         reads.push(started.elapsed());
-        anyhow::ensure!(response.status == 200, "a read answered {}", response.status);
+        anyhow::ensure!(status == 200, "a read answered {status}");
     }
     Ok(Cost {
         bytes: std::fs::metadata(file)?.len(),

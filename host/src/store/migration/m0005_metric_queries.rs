@@ -11,9 +11,7 @@
 //!   a young table, took that one and read every point of a plugin to find a
 //!   few keys. Raw points are read by `metric_point_org_name_time`.
 
-use crate::metrics::rollup::Level;
-use crate::metrics::series::SeriesKey;
-use crate::store::ROWS_PER_STATEMENT as CHUNK;
+use frozen::{CHUNK, DAY, MONTH, SeriesKey, month_start};
 use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
 use sea_orm_migration::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -122,7 +120,7 @@ impl MigrationTrait for M0005MetricQueries {
                 .from_table(table)
                 .cond_where(
                     Condition::any()
-                        .add(Expr::col(level).eq(Level::Month as i16))
+                        .add(Expr::col(level).eq(MONTH))
                         .add(Expr::col(series).in_subquery(projections.clone())),
                 )
                 .to_owned();
@@ -152,9 +150,8 @@ async fn up(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     series_identity(manager, true).await?;
 
     // Months from days.
-    let days = Condition::all().add(Expr::col(MetricRollup::Level).eq(Level::Day as i16));
-    derive(manager, days, |(series, _, bucket)| vec![(series, Level::Month as i16, Level::Month.bucket(bucket))])
-        .await?;
+    let days = Condition::all().add(Expr::col(MetricRollup::Level).eq(DAY));
+    derive(manager, days, |(series, _, bucket)| vec![(series, MONTH, month_start(bucket))]).await?;
 
     // Projections from the recorded series, at every level.
     let projections = projections(manager).await?;
@@ -187,7 +184,7 @@ async fn projections(manager: &SchemaManager<'_>) -> Result<HashMap<i64, Vec<i64
             row.try_get::<String>("", "org")?,
             row.try_get::<i64>("", "generation")?,
         );
-        for key in SeriesKey::of_point(&row.try_get::<String>("", "name")?, &labels).into_iter().skip(1) {
+        for key in SeriesKey::projections_of(&row.try_get::<String>("", "name")?, &labels) {
             wanted
                 .entry((scope.0.clone(), scope.1.clone(), scope.2, key))
                 .or_default()
@@ -435,4 +432,50 @@ async fn insert<T: IntoIden + Copy + 'static, const N: usize>(
         db.execute(backend.build(&insert)).await?;
     }
     Ok(())
+}
+
+/// What this migration needs of the metrics store, as it was when the
+/// migration was released: later changes to `crate::metrics` must not change
+/// what an old migration does, so nothing here imports live code.
+mod frozen {
+    use chrono::Datelike;
+    use std::collections::BTreeMap;
+
+    /// Rows per multi-row statement.
+    pub const CHUNK: usize = 500;
+
+    /// Rollup level codes.
+    pub const DAY: i16 = 1;
+    pub const MONTH: i16 = 2;
+
+    /// Start of the calendar month (UTC) holding `time`, in ms.
+    pub fn month_start(time: i64) -> i64 {
+        chrono::DateTime::from_timestamp_millis(time)
+            .and_then(|at| at.date_naive().with_day(1))
+            .and_then(|day| day.and_hms_opt(0, 0, 0))
+            .map_or(time.div_euclid(86_400_000) * 86_400_000, |start| start.and_utc().timestamp_millis())
+    }
+
+    /// A series' identity: metric name, projection code and labels as JSON.
+    #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub struct SeriesKey {
+        pub name: String,
+        pub projection: String,
+        pub labels_key: String,
+    }
+
+    impl SeriesKey {
+        /// The projections a recorded series of metric `name` with `labels`
+        /// feeds: the metric's total (`[]`) and one per label (`["label"]`).
+        pub fn projections_of(name: &str, labels: &BTreeMap<String, String>) -> Vec<SeriesKey> {
+            let key = |kept: Vec<&String>, labels: BTreeMap<&String, &String>| SeriesKey {
+                name: name.to_owned(),
+                projection: serde_json::to_string(&kept).unwrap_or_default(),
+                labels_key: serde_json::to_string(&labels).unwrap_or_default(),
+            };
+            let mut keys = vec![key(Vec::new(), BTreeMap::new())];
+            keys.extend(labels.iter().map(|(label, value)| key(vec![label], BTreeMap::from([(label, value)]))));
+            keys
+        }
+    }
 }

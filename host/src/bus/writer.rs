@@ -3,8 +3,8 @@
 //! delivery is answered only after its batch has committed.
 
 use super::wake::Wake;
+use crate::bus::log::{self, Appended, NewEntry};
 use crate::store::StoreError;
-use crate::store::event_log::{self, Appended, NewEntry};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -74,7 +74,7 @@ async fn run(db: DatabaseConnection, wake: Wake, mut incoming: mpsc::Receiver<(N
 
 async fn commit(db: &DatabaseConnection, entries: Vec<NewEntry>) -> Result<Vec<Appended>, StoreError> {
     let txn = db.begin().await?;
-    let appended = event_log::append(&txn, entries).await?;
+    let appended = log::append(&txn, entries).await?;
     txn.commit().await?;
     Ok(appended)
 }

@@ -1,8 +1,8 @@
 //! When each schedule last ran per org. A run is claimed by a compare-and-set
 //! in the transaction that commits the tick's writes, so one replica runs it.
 
-use super::StoreError;
-use super::entities::schedule_run::{ActiveModel, Column, Entity, Model};
+use crate::store::StoreError;
+use crate::store::entities::schedule_run::{ActiveModel, Column, Entity, Model};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 

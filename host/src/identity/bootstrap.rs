@@ -1,8 +1,8 @@
 //! First start: an empty database gets org `default`, an owner and an operator
 //! token, written to `<data dir>/bootstrap-token` (mode 0600) and logged once.
 
-use super::Role;
-use super::tokens::{self, NewToken};
+use crate::auth::Role;
+use crate::auth::tokens::{self, NewToken};
 use crate::identity::{self, NewUser};
 use crate::store::entities::org;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait};

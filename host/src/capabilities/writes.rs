@@ -1,15 +1,12 @@
-//! Everything one plugin call writes, held in memory and committed in one
-//! transaction when the call succeeds. A trap, a timeout or an error drops it, so
-//! a call's effects happen entirely or not at all. Reads during the call see its
-//! own writes.
+//! Everything one plugin call writes, held in memory until the call succeeds;
+//! the bus then commits it in one transaction (see `crate::bus::commit`). A
+//! trap, a timeout or an error drops it, so a call's effects happen entirely or
+//! not at all. Reads during the call see its own writes.
 
-use super::documents::{self, Scope};
-use super::entities::plugin_document;
-use super::event_log::{self, NewEntry};
-use super::{ROWS_PER_STATEMENT, StoreError, now_ms};
-use crate::metrics::rollup::{self, NewPoint};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait};
+use crate::metrics::rollup::NewPoint;
+use crate::store::StoreError;
+use crate::store::documents::{self, Scope};
+use sea_orm::DatabaseConnection;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -22,6 +19,14 @@ pub struct NewEvent {
     pub payload: Value,
     pub cause: Option<String>,
     pub depth: i32,
+}
+
+/// A call's writes as the bus commits them.
+pub struct Staged {
+    /// Documents by key; `None` deletes.
+    pub documents: BTreeMap<String, Option<Value>>,
+    pub points: Vec<NewPoint>,
+    pub events: Vec<NewEvent>,
 }
 
 /// The pending writes of one call.
@@ -125,78 +130,8 @@ impl WriteSet {
         Ok(count.max(0) as u64)
     }
 
-    /// Writes everything in one transaction.
-    pub async fn commit(self, db: &DatabaseConnection, scope: &Scope) -> Result<(), StoreError> {
-        if self.is_empty() {
-            return Ok(());
-        }
-        let txn = db.begin().await?;
-        self.apply(&txn, scope).await?;
-        txn.commit().await?;
-        Ok(())
-    }
-
-    /// Applies the writes on a connection or transaction the caller owns, so the
-    /// event log can commit them together with a cursor.
-    pub async fn apply(self, db: &impl ConnectionTrait, scope: &Scope) -> Result<(), StoreError> {
-        let now = now_ms();
-        let mut deleted = Vec::new();
-        let mut rows = Vec::new();
-        for (key, value) in self.documents {
-            match value {
-                Some(value) => rows.push(plugin_document::ActiveModel {
-                    plugin: Set(scope.plugin.clone()),
-                    org: Set(scope.org.clone()),
-                    generation: Set(scope.generation),
-                    key: Set(key),
-                    value: Set(value),
-                    updated_at: Set(now),
-                }),
-                None => deleted.push(key),
-            }
-        }
-        // Many rows a statement: a batch of events writes hundreds of documents.
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            plugin_document::Entity::insert_many(chunk.to_vec())
-                .on_conflict(
-                    OnConflict::columns([
-                        plugin_document::Column::Plugin,
-                        plugin_document::Column::Org,
-                        plugin_document::Column::Generation,
-                        plugin_document::Column::Key,
-                    ])
-                    .update_columns([plugin_document::Column::Value, plugin_document::Column::UpdatedAt])
-                    .to_owned(),
-                )
-                .exec(db)
-                .await?;
-        }
-        for chunk in deleted.chunks(ROWS_PER_STATEMENT) {
-            plugin_document::Entity::delete_many()
-                .filter(plugin_document::Column::Plugin.eq(scope.plugin.as_str()))
-                .filter(plugin_document::Column::Org.eq(scope.org.as_str()))
-                .filter(plugin_document::Column::Generation.eq(scope.generation))
-                .filter(plugin_document::Column::Key.is_in(chunk.iter().cloned()))
-                .exec(db)
-                .await?;
-        }
-        rollup::record(db, scope, self.points).await?;
-        // Events go last: the log lock is then held only until the commit that follows.
-        if !self.events.is_empty() {
-            let entries = self.events.into_iter().map(|event| NewEntry {
-                id: event.id,
-                org: scope.org.clone(),
-                source: scope.plugin.clone(),
-                kind: event.kind,
-                dedupe_key: None,
-                occurred_at: now,
-                received_at: now,
-                payload: event.payload,
-                cause: event.cause,
-                depth: event.depth,
-            });
-            event_log::append(db, entries.collect()).await?;
-        }
-        Ok(())
+    /// The pending writes, for the bus to commit.
+    pub fn into_staged(self) -> Staged {
+        Staged { documents: self.documents, points: self.points, events: self.events }
     }
 }

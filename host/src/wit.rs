@@ -8,7 +8,7 @@
 //! its own bindings and converts its types at the edge (see `docs/plugins.md`).
 
 wasmtime::component::bindgen!({
-    path: "../wit/v0.1.3",
+    path: "../wit/latest",
     world: "plugin",
     imports: { default: async | trappable },
     exports: { default: async },
@@ -17,12 +17,7 @@ wasmtime::component::bindgen!({
 pub use devpulse::plugin::types::{Error as PluginError, Principal, Role};
 pub use exports::devpulse::plugin::handler::{Event, Manifest, Request, Response};
 
-/// The WIT package every plugin speaks.
-pub const PACKAGE: &str = "devpulse:plugin";
+pub use devpulse_wit::{PACKAGE, SUPPORTED as SUPPORTED_VERSIONS};
 
 /// The interface a plugin must export; its version is the plugin's WIT version.
 pub const HANDLER: &str = "devpulse:plugin/handler";
-
-/// Every WIT version this host loads, oldest first. The last one is what the
-/// bundled SDK builds against.
-pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0", "0.1.1", "0.1.2", "0.1.3"];

@@ -5,7 +5,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// How a sender signs its deliveries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, poem_openapi::Enum)]
+#[serde(rename_all = "kebab-case")]
+#[oai(rename = "SignatureScheme", rename_all = "kebab-case")]
 pub enum Scheme {
     /// GitHub: `sha256=<hex>` of HMAC-SHA256 over the raw body.
     GithubHmacSha256,
@@ -18,14 +20,6 @@ impl Scheme {
         match self {
             Scheme::GithubHmacSha256 => "github-hmac-sha256",
             Scheme::HmacSha256 => "hmac-sha256",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "github-hmac-sha256" => Some(Scheme::GithubHmacSha256),
-            "hmac-sha256" => Some(Scheme::HmacSha256),
-            _ => None,
         }
     }
 

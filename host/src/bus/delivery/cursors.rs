@@ -3,8 +3,8 @@
 //! cursor moved underneath it (another replica, a generation switch) fails
 //! and rolls back the plugin's writes with it.
 
-use super::entities::{dead_letter, delivery_cursor};
-use super::{StoreError, now_ms};
+use crate::store::entities::{dead_letter, delivery_cursor};
+use crate::store::{StoreError, now_ms};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 

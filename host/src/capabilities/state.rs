@@ -3,8 +3,8 @@
 
 use super::output::LogBudget;
 use crate::capabilities::Grants;
+use crate::capabilities::writes::WriteSet;
 use crate::store::documents::Scope;
-use crate::store::writes::WriteSet;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,10 +40,6 @@ pub struct Services {
     pub http: reqwest::Client,
     /// Longest cause chain an emitted event may extend.
     pub max_event_depth: i32,
-    /// Told when a commit appended events.
-    pub wake: crate::events::wake::Wake,
-    /// Which generation of plugin state requests and ticks use.
-    pub generations: crate::store::generations::LiveGenerations,
     /// Series of each metric, for queries.
     pub series: crate::metrics::series::SeriesIndex,
 }

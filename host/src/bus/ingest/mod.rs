@@ -2,18 +2,17 @@
 //! headers carry the event kind, the delivery id and the signature, and how it
 //! is signed. A delivery is acknowledged only once its event is durably in the log.
 
-pub mod signature;
+pub mod sources;
 
+use crate::bus::log::NewEntry;
+use crate::bus::writer::{AppendError, LogWriter};
 use crate::config::IngestConfig;
-use crate::events::writer::{AppendError, LogWriter};
 use crate::runtime::Runtime;
 use crate::runtime::manifest::WebhookSourceDoc;
-use crate::store::event_log::NewEntry;
-use crate::store::hooks::{self, HookSource};
 use crate::store::ttl_cache::TtlCache;
 use crate::store::{StoreError, now_ms};
 use bytes::Bytes;
-use signature::Scheme;
+use sources::HookSource;
 use std::time::Duration;
 
 /// How long a source's secrets are cached; a rotation made through another
@@ -123,7 +122,7 @@ impl Ingest {
         configured: &HookSource,
         delivery: Delivery<'_>,
     ) -> Result<Accepted, Rejection> {
-        let scheme = Scheme::parse(&declared.scheme).ok_or_else(|| Rejection::UnknownSource(declared.name.clone()))?;
+        let scheme = declared.scheme;
         let signature = delivery.header(&declared.signature_header).ok_or(Rejection::BadSignature)?;
         if !secrets(configured, now_ms()).any(|secret| scheme.verify(secret.as_bytes(), &delivery.body, &signature)) {
             return Err(Rejection::BadSignature);
@@ -177,7 +176,7 @@ impl Ingest {
             Some(found) => found.id,
             None => org.to_owned(),
         };
-        let row = hooks::get(db, &org_id, source).await?;
+        let row = sources::get(db, &org_id, source).await?;
         self.secrets.insert(key, row.clone());
         Ok(row)
     }
@@ -185,7 +184,7 @@ impl Ingest {
     /// Sets the secret of `source` for the org with id `org`; returns true when it was new.
     pub async fn configure(&self, org: &str, source: &str, secret: &str) -> Result<bool, StoreError> {
         let grace_ms = self.grace().as_millis() as i64;
-        let created = hooks::set_secret(self.runtime.db(), org, source, secret, grace_ms).await?;
+        let created = sources::set_secret(self.runtime.db(), org, source, secret, grace_ms).await?;
         // Unconfigured entries are keyed by slug or id; drop every one of this source's.
         self.secrets
             .forget(|(_, cached_source), row| cached_source == source && row.as_ref().is_none_or(|row| row.org == org));

@@ -5,8 +5,8 @@
 //! anyway. So `seq` grows in commit order, and a delivery cursor that has
 //! passed position N never misses a row committed later with a smaller N.
 
-use super::StoreError;
-use super::entities::event::{ActiveModel, Column, Entity, Model};
+use crate::store::StoreError;
+use crate::store::entities::event::{ActiveModel, Column, Entity, Model};
 use sea_orm::sea_query::{Expr, LikeExpr, OnConflict};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,

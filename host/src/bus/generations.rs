@@ -1,11 +1,12 @@
 //! Generations of a plugin's state per org: which one serves reads, and the
 //! rebuild writing the next one. Requests and ticks write to the live one.
 
-use super::entities::{
+use super::log;
+use crate::store::entities::{
     delivery_cursor, metric_point, metric_rollup, metric_rollup_bin, metric_series, plugin_document, plugin_generation,
 };
-use super::ttl_cache::TtlCache;
-use super::{StoreError, event_log, now_ms};
+use crate::store::ttl_cache::TtlCache;
+use crate::store::{StoreError, now_ms};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait};
 
@@ -57,7 +58,7 @@ pub async fn start_rebuild(db: &DatabaseConnection, plugin: &str, org: &str) -> 
         live: Set(live),
         building: Set(Some(next)),
         rebuild_started_at: Set(Some(now)),
-        rebuild_target_seq: Set(Some(event_log::head(&txn, org).await?)),
+        rebuild_target_seq: Set(Some(log::head(&txn, org).await?)),
         rebuild_finished_at: Set(None),
         updated_at: Set(now),
     };
@@ -76,7 +77,7 @@ pub async fn start_rebuild(db: &DatabaseConnection, plugin: &str, org: &str) -> 
         .exec(&txn)
         .await
         .map_err(StoreError::from)?;
-    super::delivery::cursor(&txn, plugin, org, next).await?;
+    super::delivery::cursors::cursor(&txn, plugin, org, next).await?;
     txn.commit().await.map_err(StoreError::from)?;
     Ok(get(db, plugin, org).await?.ok_or_else(|| StoreError::Db(sea_orm::DbErr::RecordNotFound(plugin.into())))?)
 }

@@ -4,12 +4,17 @@
 //! generation of the plugin's state, plus one per rebuild in progress. Each
 //! worker is independent, so a slow or failing plugin delays only itself.
 
+pub mod cursors;
 mod worker;
 
+use super::Bus;
+use crate::bus::generations;
+use crate::bus::log;
 use crate::config::DeliveryConfig;
 use crate::runtime::Runtime;
 use crate::store::entities::org;
-use crate::store::{StoreError, delivery, event_log, generations, now_ms};
+use crate::store::{StoreError, now_ms};
+
 use sea_orm::EntityTrait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -53,7 +58,7 @@ pub(crate) fn backoff(config: &DeliveryConfig, attempts: i32) -> Duration {
 }
 
 /// Runs delivery until the task is aborted.
-pub async fn run(runtime: Runtime) {
+pub async fn run(runtime: Runtime, bus: Bus) {
     let config = runtime.config().delivery.clone();
     let mut workers: BTreeMap<Partition, Worker> = BTreeMap::new();
     let mut last_lag = tokio::time::Instant::now();
@@ -70,7 +75,13 @@ pub async fn run(runtime: Runtime) {
                 for partition in wanted {
                     workers.entry(partition.clone()).or_insert_with(|| {
                         let stop = Arc::new(AtomicBool::new(false));
-                        let task = tokio::spawn(worker::run(runtime.clone(), config.clone(), partition, stop.clone()));
+                        let task = tokio::spawn(worker::run(
+                            runtime.clone(),
+                            bus.clone(),
+                            config.clone(),
+                            partition,
+                            stop.clone(),
+                        ));
                         Worker { stop, task }
                     });
                 }
@@ -136,14 +147,13 @@ async fn sample_lag(runtime: &Runtime) -> Result<(), StoreError> {
     let now = now_ms();
     let live = live_generations(generations::all(db).await?);
     let mut per_plugin: BTreeMap<String, (u64, Option<i64>)> = BTreeMap::new();
-    for cursor in delivery::all_cursors(db).await? {
+    for cursor in cursors::all_cursors(db).await? {
         let Some(plugin) = runtime.registry().get(&cursor.plugin) else { continue };
         let key = (cursor.plugin.clone(), cursor.org.clone());
         if live.get(&key).copied().unwrap_or(0) != cursor.generation {
             continue;
         }
-        let (behind, oldest) =
-            event_log::backlog(db, &cursor.org, cursor.position, &plugin.manifest.subscriptions).await?;
+        let (behind, oldest) = log::backlog(db, &cursor.org, cursor.position, &plugin.manifest.subscriptions).await?;
         let entry = per_plugin.entry(cursor.plugin.clone()).or_default();
         entry.0 += behind;
         entry.1 = match (entry.1, oldest) {

@@ -1,8 +1,8 @@
 //! Webhook sources configured per org: their secrets, and the delivery counts
 //! read back from the log.
 
-use super::entities::{event, hook_source};
-use super::{StoreError, now_ms};
+use crate::store::entities::{event, hook_source};
+use crate::store::{StoreError, now_ms};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 

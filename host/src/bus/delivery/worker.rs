@@ -2,17 +2,20 @@
 //! state. Events are handled in log order, in batches; a batch's writes commit
 //! in the transaction that moves the cursor, so effects happen exactly once.
 
+use super::cursors::{self, Cursor, DEAD, REPLAYED, REPLAYING};
 use super::{Partition, backoff};
+use crate::bus::Bus;
+use crate::bus::generations;
+use crate::bus::log;
+use crate::capabilities::writes::WriteSet;
 use crate::config::DeliveryConfig;
 use crate::runtime::Runtime;
 use crate::runtime::call::CallError;
 use crate::runtime::plugin::LoadedPlugin;
-use crate::runtime::wit::{Event, Principal, Role};
-use crate::store::delivery::{self, Cursor, DEAD, REPLAYED, REPLAYING};
 use crate::store::documents::Scope;
 use crate::store::entities::event;
-use crate::store::writes::WriteSet;
-use crate::store::{StoreError, event_log, generations, now_ms};
+use crate::store::{StoreError, now_ms};
+use crate::wit::{Event, Principal, Role};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -35,14 +38,20 @@ enum Step {
 }
 
 /// Runs the partition until `stop` is set, the plugin goes away or its generation retires.
-pub(crate) async fn run(runtime: Runtime, config: DeliveryConfig, partition: Partition, stop: Arc<AtomicBool>) {
-    let mut woken = runtime.wake().subscribe();
+pub(crate) async fn run(
+    runtime: Runtime,
+    bus: Bus,
+    config: DeliveryConfig,
+    partition: Partition,
+    stop: Arc<AtomicBool>,
+) {
+    let mut woken = bus.wake().subscribe();
     while !stop.load(Ordering::Acquire) {
         let Some(plugin) = runtime.registry().get(&partition.plugin) else { return };
         if runtime.registry().is_disabled(&partition.plugin) {
             return;
         }
-        match step(&runtime, &config, &partition, &plugin).await {
+        match step(&runtime, &bus, &config, &partition, &plugin).await {
             Ok(Step::Busy) => {}
             Ok(Step::Idle(wait)) => {
                 tokio::select! {
@@ -61,25 +70,26 @@ pub(crate) async fn run(runtime: Runtime, config: DeliveryConfig, partition: Par
 
 async fn step(
     runtime: &Runtime,
+    bus: &Bus,
     config: &DeliveryConfig,
     partition: &Partition,
     plugin: &LoadedPlugin,
 ) -> Result<Step, StoreError> {
     let db = runtime.db();
-    let cursor = match delivery::find(db, &partition.plugin, &partition.org, partition.generation).await? {
+    let cursor = match cursors::find(db, &partition.plugin, &partition.org, partition.generation).await? {
         Some(cursor) => cursor,
         // Live partitions start at the beginning of the log; a building one's
         // cursor is made with the rebuild, so a missing one means it retired.
         None if !partition.building
             && generations::live(db, &partition.plugin, &partition.org).await? == partition.generation =>
         {
-            delivery::cursor(db, &partition.plugin, &partition.org, partition.generation).await?
+            cursors::cursor(db, &partition.plugin, &partition.org, partition.generation).await?
         }
         None => return Ok(Step::Retired),
     };
     let scope =
         Scope { plugin: partition.plugin.clone(), org: partition.org.clone(), generation: partition.generation };
-    if !partition.building && replay_queued(runtime, plugin, &scope).await? {
+    if !partition.building && replay_queued(runtime, bus, plugin, &scope).await? {
         return Ok(Step::Busy);
     }
     let now = now_ms();
@@ -90,16 +100,15 @@ async fn step(
     }
     // Read before the batch: every event up to the head is committed (writers
     // append under the log lock), so an empty batch means none of them is ours.
-    let head = event_log::head(db, &partition.org).await?;
+    let head = log::head(db, &partition.org).await?;
     let events =
-        event_log::next_batch(db, &partition.org, cursor.position, &plugin.manifest.subscriptions, config.batch_size)
-            .await?;
+        log::next_batch(db, &partition.org, cursor.position, &plugin.manifest.subscriptions, config.batch_size).await?;
     let Some(last) = events.last() else {
         if partition.building
             && generations::try_switch(db, &partition.plugin, &partition.org, partition.generation, cursor.position)
                 .await?
         {
-            runtime.generations().forget(&partition.plugin, &partition.org);
+            bus.generations().forget(&partition.plugin, &partition.org);
             tracing::info!(
                 plugin = partition.plugin,
                 org = partition.org,
@@ -111,7 +120,7 @@ async fn step(
         // Skip what other plugins' events the log has grown by, so the next look
         // starts there instead of reading them again.
         if head - cursor.position >= SKIP_AHEAD {
-            delivery::advance(db, &cursor, cursor.position, head).await?;
+            cursors::advance(db, &cursor, cursor.position, head).await?;
         }
         return Ok(Step::Idle(IDLE_POLL));
     };
@@ -120,7 +129,7 @@ async fn step(
     loop {
         match handle(runtime, plugin, &scope, &events[..handled]).await {
             Ok(writes) => {
-                commit(runtime, partition, &cursor, upto, writes, &scope).await?;
+                commit(bus, partition, &cursor, upto, writes, &scope).await?;
                 return Ok(Step::Busy);
             }
             // The events before the failing one succeeded: run them again on
@@ -130,7 +139,7 @@ async fn step(
                 upto = events[failed - 1].seq;
             }
             Err((_, err)) => {
-                fail(runtime, config, partition, &cursor, &events[0], &err).await?;
+                fail(runtime, bus, config, partition, &cursor, &events[0], &err).await?;
                 return Ok(Step::Busy);
             }
         }
@@ -157,7 +166,7 @@ async fn handle(
 /// Commits a batch's writes with the cursor moving to `to`. A cursor moved by
 /// someone else (another replica, a generation switch) drops the writes.
 async fn commit(
-    runtime: &Runtime,
+    bus: &Bus,
     partition: &Partition,
     cursor: &Cursor,
     to: i64,
@@ -166,9 +175,7 @@ async fn commit(
 ) -> Result<(), StoreError> {
     // A rebuild replays history: what it would emit, the live generation emitted already.
     let writes = if partition.building { writes.without_events() } else { writes };
-    runtime
-        .commit_claimed(writes, scope, async |txn| delivery::advance(txn, cursor, cursor.position, to).await)
-        .await?;
+    bus.commit_claimed(writes, scope, async |txn| cursors::advance(txn, cursor, cursor.position, to).await).await?;
     Ok(())
 }
 
@@ -176,6 +183,7 @@ async fn commit(
 /// attempt stores a dead letter and moves past it in one transaction.
 async fn fail(
     runtime: &Runtime,
+    bus: &Bus,
     config: &DeliveryConfig,
     partition: &Partition,
     cursor: &Cursor,
@@ -188,12 +196,12 @@ async fn fail(
     if attempts >= config.max_attempts {
         let scope =
             Scope { plugin: partition.plugin.clone(), org: partition.org.clone(), generation: partition.generation };
-        let buried = runtime
+        let buried = bus
             .commit_claimed(WriteSet::default(), &scope, async |txn| {
-                if !delivery::advance(txn, cursor, cursor.position, event.seq).await? {
+                if !cursors::advance(txn, cursor, cursor.position, event.seq).await? {
                     return Ok(false);
                 }
-                delivery::bury(txn, cursor, event.seq, &event.id, attempts, &error).await?;
+                cursors::bury(txn, cursor, event.seq, &event.id, attempts, &error).await?;
                 Ok(true)
             })
             .await?;
@@ -210,7 +218,7 @@ async fn fail(
         return Ok(());
     }
     let wait = backoff(config, attempts);
-    delivery::record_failure(runtime.db(), cursor, event.seq, attempts, &error, now_ms() + wait.as_millis() as i64)
+    cursors::record_failure(runtime.db(), cursor, event.seq, attempts, &error, now_ms() + wait.as_millis() as i64)
         .await?;
     telemetry.delivery_retry(&partition.plugin);
     tracing::info!(
@@ -225,23 +233,23 @@ async fn fail(
 }
 
 /// Handles dead letters an admin queued for replay; true if there were any.
-async fn replay_queued(runtime: &Runtime, plugin: &LoadedPlugin, scope: &Scope) -> Result<bool, StoreError> {
+async fn replay_queued(runtime: &Runtime, bus: &Bus, plugin: &LoadedPlugin, scope: &Scope) -> Result<bool, StoreError> {
     let db = runtime.db();
-    let queued = delivery::queued_replays(db, &scope.plugin, &scope.org).await?;
+    let queued = cursors::queued_replays(db, &scope.plugin, &scope.org).await?;
     for letter in &queued {
-        let Some(event) = event_log::at(db, letter.event_seq).await? else {
-            delivery::set_status(db, &letter.id, REPLAYING, DEAD, Some("the event is no longer in the log")).await?;
+        let Some(event) = log::at(db, letter.event_seq).await? else {
+            cursors::set_status(db, &letter.id, REPLAYING, DEAD, Some("the event is no longer in the log")).await?;
             continue;
         };
         match runtime.event(plugin, scope.clone(), &to_wit(&event), event.depth, WriteSet::default()).await {
             Ok(writes) => {
-                let claim = async |txn: &_| delivery::set_status(txn, &letter.id, REPLAYING, REPLAYED, None).await;
-                if runtime.commit_claimed(writes, scope, claim).await? {
+                let claim = async |txn: &_| cursors::set_status(txn, &letter.id, REPLAYING, REPLAYED, None).await;
+                if bus.commit_claimed(writes, scope, claim).await? {
                     tracing::info!(plugin = scope.plugin, event = event.id, "dead letter replayed");
                 }
             }
             Err(err) => {
-                delivery::set_status(db, &letter.id, REPLAYING, DEAD, Some(&err.to_string())).await?;
+                cursors::set_status(db, &letter.id, REPLAYING, DEAD, Some(&err.to_string())).await?;
                 tracing::warn!(plugin = scope.plugin, event = event.id, "replaying a dead letter failed: {err}");
             }
         }

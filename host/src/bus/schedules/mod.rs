@@ -2,11 +2,15 @@
 //! time, and after a restart a missed tick runs once rather than once per
 //! interval missed. A tick's writes commit with the record of its run.
 
+pub mod runs;
+
+use super::Bus;
 use crate::runtime::Runtime;
 use crate::runtime::plugin::LoadedPlugin;
-use crate::runtime::wit::{Principal, Role};
 use crate::store::entities::org;
-use crate::store::{StoreError, now_ms, schedule_runs};
+use crate::store::{StoreError, now_ms};
+use crate::wit::{Principal, Role};
+
 use sea_orm::EntityTrait;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,11 +35,11 @@ pub fn next_due(last: Option<i64>, interval_ms: i64, now: i64) -> i64 {
 }
 
 /// Runs due ticks until the task is aborted.
-pub async fn run(runtime: Runtime) {
+pub async fn run(runtime: Runtime, bus: Bus) {
     let mut failed: HashMap<(String, String, String), tokio::time::Instant> = HashMap::new();
     loop {
         failed.retain(|_, until| tokio::time::Instant::now() < *until);
-        if let Err(err) = run_due(&runtime, &mut failed).await {
+        if let Err(err) = run_due(&runtime, &bus, &mut failed).await {
             tracing::error!("running schedules failed: {err}");
         }
         tokio::time::sleep(CHECK_EVERY).await;
@@ -44,6 +48,7 @@ pub async fn run(runtime: Runtime) {
 
 async fn run_due(
     runtime: &Runtime,
+    bus: &Bus,
     failed: &mut HashMap<(String, String, String), tokio::time::Instant>,
 ) -> Result<(), StoreError> {
     let registry = runtime.registry();
@@ -57,11 +62,8 @@ async fn run_due(
     }
     let db = runtime.db();
     let orgs = org::Entity::find().all(db).await?;
-    let last: HashMap<(String, String, String), i64> = schedule_runs::all(db)
-        .await?
-        .into_iter()
-        .map(|run| ((run.plugin, run.org, run.schedule), run.last_run_at))
-        .collect();
+    let last: HashMap<(String, String, String), i64> =
+        runs::all(db).await?.into_iter().map(|run| ((run.plugin, run.org, run.schedule), run.last_run_at)).collect();
     let now = now_ms();
     for plugin in &plugins {
         for schedule in &plugin.manifest.schedules {
@@ -75,7 +77,7 @@ async fn run_due(
                 if due > now {
                     continue;
                 }
-                if let Err(err) = tick(runtime, plugin, &schedule.name, &org.id, previous, due).await {
+                if let Err(err) = tick(runtime, bus, plugin, &schedule.name, &org.id, previous, due).await {
                     tracing::warn!(
                         plugin = plugin.name(),
                         org = org.id,
@@ -93,6 +95,7 @@ async fn run_due(
 /// Runs one tick scheduled at `at` and commits its writes with the run's record.
 async fn tick(
     runtime: &Runtime,
+    bus: &Bus,
     plugin: &LoadedPlugin,
     schedule: &str,
     org: &str,
@@ -101,10 +104,11 @@ async fn tick(
 ) -> anyhow::Result<()> {
     let principal =
         Principal { user_id: format!("schedule:{schedule}"), org_id: org.to_owned(), role: Role::Developer };
-    let (writes, scope) = runtime.tick(plugin, schedule, at, principal).await?;
+    let scope = bus.live_scope(plugin.name(), org).await?;
+    let writes = runtime.tick(plugin, scope.clone(), schedule, at, principal).await?;
     // When another replica ran this tick first, its writes count and ours go.
-    let claim = async |txn: &_| schedule_runs::claim(txn, plugin.name(), org, schedule, previous, at).await;
-    if runtime.commit_claimed(writes, &scope, claim).await? {
+    let claim = async |txn: &_| runs::claim(txn, plugin.name(), org, schedule, previous, at).await;
+    if bus.commit_claimed(writes, &scope, claim).await? {
         tracing::debug!(plugin = plugin.name(), org, schedule, "tick ran");
     }
     Ok(())
