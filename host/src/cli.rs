@@ -207,7 +207,14 @@ async fn create_token_in(db: &sea_orm::DatabaseConnection, args: &TokenCreateArg
     };
     let created = tokens::create(
         &txn,
-        NewToken { org_id: &org.id, user_id: &user.id, name: &args.name, expires_at: None, operator: args.operator },
+        NewToken {
+            org_id: &org.id,
+            user_id: &user.id,
+            name: &args.name,
+            expires_at: None,
+            operator: args.operator,
+            format: Default::default(),
+        },
     )
     .await?;
     audit::record(

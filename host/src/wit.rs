@@ -17,7 +17,7 @@ wasmtime::component::bindgen!({
 pub use devpulse::plugin::types::{Error as PluginError, Principal, Role};
 pub use exports::devpulse::plugin::handler::{Event, Manifest, Request, Response};
 
-pub use devpulse_wit::{PACKAGE, SUPPORTED as SUPPORTED_VERSIONS};
+pub use devpulse_wit::{LATEST, PACKAGE, SUPPORTED as SUPPORTED_VERSIONS};
 
 /// The interface a plugin must export; its version is the plugin's WIT version.
 pub const HANDLER: &str = "devpulse:plugin/handler";

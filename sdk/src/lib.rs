@@ -57,7 +57,7 @@ pub use bindings::devpulse::plugin::types::{
     Error, Event, Manifest, Method, Principal, Request, Response, Role, Schedule, SignatureScheme, Timestamp,
     WebhookSource,
 };
-pub use params::{Cursor, Time};
+pub use params::{Cursor, Date, Time};
 pub use routes::{Call, Route, delete, get, patch, post, put};
 pub use schemars::JsonSchema;
 
@@ -71,7 +71,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What a plugin file usually needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Call, Cursor, Error, Event, JsonSchema, Manifest, Method, Plugin, Principal, Result, Role, Route, Time,
+        Call, Cursor, Date, Error, Event, JsonSchema, Manifest, Method, Plugin, Principal, Result, Role, Route, Time,
         Timestamp, config, delete, events, get, http, identity, log, metrics, now, patch, post, put, storage,
     };
     pub use serde::{Deserialize, Serialize};

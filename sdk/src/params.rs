@@ -1,6 +1,7 @@
 //! Parameter and field types whose derived schemas say exactly what they
 //! accept, so the host checks them before the plugin runs and generated
-//! clients send only what works: an RFC 3339 [`Time`] and a page [`Cursor`].
+//! clients send only what works: an RFC 3339 [`Time`], a [`Date`] and a page
+//! [`Cursor`].
 //! For closed sets, derive `JsonSchema` on an enum: its schema lists the values.
 
 use crate::Timestamp;
@@ -45,6 +46,35 @@ impl JsonSchema for Time {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({"type": "string", "format": "date-time"})
+    }
+}
+
+/// A calendar date written `2026-11-30`. Its schema is `format: date`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(pub chrono::NaiveDate);
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Cow::<str>::deserialize(deserializer)?;
+        chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .map(Date)
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a date such as 2026-11-30")))
+    }
+}
+
+impl Serialize for Date {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.format("%Y-%m-%d").to_string())
+    }
+}
+
+impl JsonSchema for Date {
+    fn schema_name() -> Cow<'static, str> {
+        "Date".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "format": "date"})
     }
 }
 

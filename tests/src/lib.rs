@@ -69,6 +69,12 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repository").to_owned()
 }
 
+/// The `q` quantile of sorted latencies, in milliseconds (the nearest rank).
+pub fn percentile_ms(sorted: &[Duration], q: f64) -> f64 {
+    let index = ((sorted.len().saturating_sub(1)) as f64 * q).round() as usize;
+    sorted.get(index).map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
+}
+
 /// Reports a missing service: a failure in CI, a skip on a developer's machine.
 pub fn unavailable(service: &str, err: impl std::fmt::Display) {
     if in_ci() {
@@ -352,6 +358,34 @@ impl TestServer {
     /// Stops the server and starts a new one on the same data dir and database.
     pub async fn restart(self) -> Self {
         self.restart_after(Duration::ZERO).await
+    }
+
+    /// Restarts the server with another config file, as an operator would.
+    pub async fn restart_with_config(mut self, config: &str) -> Self {
+        self.settings.file = FileConfig::parse(config).expect("test config is valid TOML");
+        self.restart().await
+    }
+
+    /// Waits until `plugin` has handled every event of the bootstrap org it
+    /// subscribes to, in its live generation; panics after `limit`.
+    pub async fn delivered(&self, plugin: &str, limit: Duration) {
+        let (_, me) = self.get("/api/v1/me").await;
+        let org = me["org_id"].as_str().expect("the caller's org").to_owned();
+        let (_, info) = self.plugin(plugin).await;
+        let subscriptions: Vec<String> =
+            serde_json::from_value(info["subscriptions"].clone()).expect("the plugin's subscriptions");
+        let db = self.db().await;
+        let done = self
+            .wait_for(limit, || async {
+                let generation = devpulse::bus::generations::live(&db, plugin, &org).await.ok()?;
+                let cursor = devpulse::bus::delivery::cursors::find(&db, plugin, &org, generation).await.ok()?;
+                let position = cursor.map_or(0, |cursor| cursor.position);
+                let pending = devpulse::bus::log::next_batch(&db, &org, position, &subscriptions, 1).await.ok()?;
+                pending.is_empty().then_some(())
+            })
+            .await;
+        db.close().await.ok();
+        assert!(done.is_some(), "{plugin} did not handle its events within {limit:?}");
     }
 
     /// Stops the server, waits `downtime`, and starts it again on the same data.

@@ -55,7 +55,7 @@ async fn scaffold_build_and_serve(lang: &str, name: &str, prepare: impl FnOnce(&
 
     let report = stdout(&devpulse(&["plugin", "inspect", installed.to_str().unwrap()]));
     assert!(report.starts_with(&format!("{name} 0.1.0")), "{report}");
-    assert!(report.contains("WIT           devpulse:plugin@0.1.3"), "{report}");
+    assert!(report.contains(&format!("WIT           devpulse:plugin@{}", devpulse::wit::LATEST)), "{report}");
     assert!(report.contains(&format!("POST    /api/v1/{name}/greetings")), "{report}");
     assert!(report.contains(&format!("subscriptions {name}.greeted")), "{report}");
 

@@ -375,6 +375,14 @@ async fn failed_webhook_deliveries_are_redelivered() {
         .await
         .expect("the redelivered pull request arrives");
     assert_eq!(listed["items"][0]["number"], 1);
+    // The fake notes the redelivery's answer only once it has read it, which
+    // may be after DevPulse already folded the event.
+    server
+        .wait_for(Duration::from_secs(30), || async {
+            fake.fake.lock().unwrap().deliveries.iter().any(|delivery| delivery.redelivery).then_some(())
+        })
+        .await
+        .expect("the fake records the redelivery");
 
     // The next pass sees the successful redelivery and asks for nothing more.
     watch(&server, json!(["repos/acme/api/hooks/77"])).await;

@@ -94,7 +94,10 @@ async fn bad_files_are_listed_with_reasons_and_the_rest_keep_serving() {
         ("core-module.wasm", "a core WebAssembly module, not a component"),
         (
             "future.wasm",
-            "built against devpulse:plugin@9.0.0, which this host does not support; supported versions: 0.1.0, 0.1.1, 0.1.2, 0.1.3",
+            &format!(
+                "built against devpulse:plugin@9.0.0, which this host does not support; supported versions: {}",
+                devpulse::wit::SUPPORTED_VERSIONS.join(", ")
+            ),
         ),
         ("other-world.wasm", "not a DevPulse plugin: the component does not export `devpulse:plugin/handler`"),
         ("trap-describe.wasm", "no manifest today"),

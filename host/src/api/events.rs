@@ -40,6 +40,8 @@ pub struct EventView {
     pub cause: Option<String>,
     /// Length of the cause chain.
     pub depth: i32,
+    /// The user the event is about; only they see it.
+    pub subject: Option<String>,
 }
 
 impl From<event::Model> for EventView {
@@ -55,6 +57,7 @@ impl From<event::Model> for EventView {
             payload: event.payload,
             cause: event.cause,
             depth: event.depth,
+            subject: event.subject,
         }
     }
 }
@@ -109,7 +112,8 @@ pub struct EventsApi {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "EventTag::Events")]
 impl EventsApi {
-    /// Events of the caller's org in log order (oldest first).
+    /// Events of the caller's org in log order (oldest first). An event about
+    /// one person (an attendance record, say) is listed to that person alone.
     #[oai(path = "/events", method = "get", operation_id = "listEvents")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -135,8 +139,8 @@ impl EventsApi {
             from: from.0.map(|at| at.timestamp_millis()),
             to: to.0.map(|at| at.timestamp_millis()),
         };
-        let rows =
-            log::list(self.state.runtime.db(), &principal.org_id, &filter, after, u64::from(limit.0) + 1).await?;
+        let db = self.state.runtime.db();
+        let rows = log::list(db, &principal.org_id, &principal.user_id, &filter, after, u64::from(limit.0) + 1).await?;
         // The cursor is the position of the page's last event.
         let mut keyed: Vec<(String, event::Model)> = rows.into_iter().map(|row| (row.seq.to_string(), row)).collect();
         let next_cursor = pagination::next(&mut keyed, limit.0, |(key, _)| key);
@@ -148,7 +152,7 @@ impl EventsApi {
     async fn get(&self, auth: BearerAuth, id: Path<String>) -> Result<Json<EventDetail>, ApiError> {
         let principal = self.state.authorize(&auth, Role::Developer).await?;
         let db = self.state.runtime.db();
-        let event = log::get(db, &principal.org_id, &id.0)
+        let event = log::get(db, &principal.org_id, &principal.user_id, &id.0)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no event {} in this org", id.0)))?;
         let letters = cursors::dead_letters_of_event(db, event.seq).await?;

@@ -28,6 +28,17 @@ impl LiveDocument {
         }
         if let Some(components) = host.get_mut("components").and_then(Value::as_object_mut) {
             components.insert("headers".into(), rate_limit_headers());
+            if let Some(Value::Object(schemes)) = components.get_mut("securitySchemes") {
+                schemes.insert(
+                    BASIC.into(),
+                    json!({
+                        "type": "http",
+                        "scheme": "basic",
+                        "description": "Plugin routes also take a token as `Authorization: Basic base64(<token>)`, \
+                            as WakaTime's clients send their key (from a `user:password` pair, the password).",
+                    }),
+                );
+            }
         }
         lift_annotations(&mut host);
         Ok(LiveDocument { host, cached: Mutex::new(None) })
@@ -125,7 +136,7 @@ fn operation(plugin: &str, route: &RouteDoc) -> Value {
     if let Some(schema) = &route.body_schema {
         op.insert(
             "requestBody".into(),
-            json!({"required": true, "content": {"application/json": {"schema": openapi30(schema)}}}),
+            json!({"required": !route.body_optional, "content": {"application/json": {"schema": openapi30(schema)}}}),
         );
     }
     let mut responses = Map::new();
@@ -144,13 +155,16 @@ fn operation(plugin: &str, route: &RouteDoc) -> Value {
         responses.entry(status.to_string()).or_insert_with(|| problem(description));
     }
     op.insert("responses".into(), Value::Object(responses));
-    op.insert("security".into(), json!([{ BEARER: [] }]));
+    op.insert("security".into(), json!([{ BEARER: [] }, { BASIC: [] }]));
     cross_cutting(&mut op, true);
     Value::Object(op)
 }
 
 /// The security scheme poem-openapi names after [`super::error::BearerAuth`].
 const BEARER: &str = "BearerAuth";
+
+/// Basic credentials carrying a token, which plugin routes accept too.
+const BASIC: &str = "BasicAuth";
 
 /// What a plugin route may answer besides its own responses, and the problem
 /// types each status carries.
@@ -323,6 +337,13 @@ fn openapi30(schema: &Value) -> Value {
                 let children = children.map(|(name, child)| (name.clone(), openapi30(child))).collect();
                 converted.insert(key.clone(), Value::Object(children));
             }
+            // A tuple: OpenAPI 3.0 cannot say which item comes where, only what each may be.
+            "prefixItems" => {
+                let members = value.as_array().map_or(&[][..], Vec::as_slice).iter().map(openapi30).collect();
+                converted.insert("items".into(), json!({ "anyOf": Value::Array(members) }));
+            }
+            // `items: false` closes a 2020-12 tuple; minItems and maxItems say as much.
+            "items" if value.is_boolean() => {}
             "items" | "not" => {
                 converted.insert(key.clone(), openapi30(value));
             }
@@ -353,7 +374,8 @@ mod tests {
                 "owner": {"anyOf": [{"type": "object", "properties": {"id": {"type": ["integer", "null"]}}}, {"type": "null"}]},
                 "anything": true,
                 "counts": {"type": "object", "additionalProperties": {"type": "integer", "format": "uint64"}},
-                "kept": {"type": "string", "default": "const", "examples": []}
+                "kept": {"type": "string", "default": "const", "examples": []},
+                "pair": {"type": "array", "prefixItems": [{"type": "object"}, {"type": "integer"}], "items": false, "minItems": 2, "maxItems": 2}
             }
         });
         assert_eq!(openapi30(&json!(true)), json!({}));
@@ -367,7 +389,8 @@ mod tests {
                     "owner": {"nullable": true, "allOf": [{"type": "object", "properties": {"id": {"type": "integer", "nullable": true}}}]},
                     "anything": {},
                     "counts": {"type": "object", "additionalProperties": {"type": "integer", "format": "uint64"}},
-                    "kept": {"type": "string", "default": "const"}
+                    "kept": {"type": "string", "default": "const"},
+                    "pair": {"type": "array", "items": {"anyOf": [{"type": "object"}, {"type": "integer"}]}, "minItems": 2, "maxItems": 2}
                 }
             })
         );

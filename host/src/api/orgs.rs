@@ -131,7 +131,14 @@ impl OrgsApi {
         .await?;
         let token = tokens::create(
             &txn,
-            NewToken { org_id: &org.id, user_id: &owner.id, name: "owner", expires_at: None, operator: false },
+            NewToken {
+                org_id: &org.id,
+                user_id: &owner.id,
+                name: "owner",
+                expires_at: None,
+                operator: false,
+                format: Default::default(),
+            },
         )
         .await
         .map_err(ApiError::unavailable)?;

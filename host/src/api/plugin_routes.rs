@@ -52,9 +52,9 @@ fn refused(err: AuthError) -> Response {
 }
 
 pub async fn dispatch(state: &AppState, name: &str, rest: &str, request: Request, body: Body) -> Response {
-    let principal = match auth::bearer(&request) {
+    let principal = match auth::credential(&request) {
         None => return refused(AuthError::Missing),
-        Some(secret) => match state.auth.authenticate(secret).await {
+        Some(secret) => match state.auth.authenticate(&secret).await {
             Ok(principal) => principal,
             Err(err) => return refused(err),
         },

@@ -27,8 +27,8 @@ pub fn limit_for(state: &AppState, request: &Request) -> Option<(String, Limit)>
     if requests == 0 || !path.starts_with("/api/") {
         return None;
     }
-    let token = auth::bearer(request)?;
-    Some((format!("token:{}", auth::tokens::hash(token)), Limit { requests, window }))
+    let token = auth::credential(request)?;
+    Some((format!("token:{}", auth::tokens::hash(&token)), Limit { requests, window }))
 }
 
 /// Counts `request`; the decision, or `None` when no limit applies.

@@ -13,7 +13,7 @@ use crate::store::entities::token;
 use crate::store::now_ms;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
@@ -84,6 +84,30 @@ pub struct CreateToken {
     /// Whose token it is: the caller when absent; admins may name users of their org.
     #[oai(nullable)]
     pub user_id: Option<Text>,
+    /// How the secret is written; `opaque` when absent.
+    #[oai(nullable)]
+    pub format: Option<SecretFormat>,
+}
+
+/// How a token's secret is written.
+#[derive(Enum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum SecretFormat {
+    /// `dp_` and 256 random bits: easy to spot when leaked.
+    #[default]
+    Opaque,
+    /// A random UUID, for clients that accept nothing else as a key (WakaTime's
+    /// editor plugins, which send it as `Authorization: Basic base64(key)`).
+    Uuid,
+}
+
+impl From<SecretFormat> for tokens::Format {
+    fn from(format: SecretFormat) -> Self {
+        match format {
+            SecretFormat::Opaque => tokens::Format::Opaque,
+            SecretFormat::Uuid => tokens::Format::Uuid,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -153,7 +177,14 @@ impl TokensApi {
         }
         let created = tokens::create(
             &txn,
-            NewToken { org_id: &principal.org_id, user_id: &user_id, name: &body.name.0, expires_at, operator: false },
+            NewToken {
+                org_id: &principal.org_id,
+                user_id: &user_id,
+                name: &body.name.0,
+                expires_at,
+                operator: false,
+                format: body.format.unwrap_or_default().into(),
+            },
         )
         .await
         .map_err(ApiError::unavailable)?;

@@ -12,6 +12,7 @@ pub use authenticator::Authenticator;
 
 use crate::store::entities::{token, user};
 use crate::store::{StoreError, now_ms};
+use base64::Engine as _;
 use poem_openapi::Enum;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
@@ -108,9 +109,24 @@ pub(crate) async fn lookup(db: &DatabaseConnection, hash: &str) -> Result<(Princ
     Ok((principal, token.expires_at))
 }
 
-/// The bearer token of a request, if it sent one.
-pub fn bearer(request: &poem::Request) -> Option<&str> {
+/// The token a request carries: `Authorization: Bearer <token>`, or
+/// `Basic base64(<token>)` as WakaTime's clients send it (from a
+/// `user:password` pair, the password).
+pub fn credential(request: &poem::Request) -> Option<String> {
     let value = request.headers().get(poem::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.to_owned());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let token = match decoded.split_once(':') {
+        Some((_, password)) => password,
+        None => decoded.as_str(),
+    };
+    (!token.is_empty()).then(|| token.trim().to_owned())
 }

@@ -15,11 +15,31 @@ pub fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// A new random secret: 256 bits from the OS.
-pub fn generate() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    Ok(format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+/// How a secret is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// `dp_` and 256 random bits: easy to spot when leaked.
+    #[default]
+    Opaque,
+    /// A random UUID (122 random bits), for clients that accept nothing else as
+    /// a key, such as WakaTime's editor plugins.
+    Uuid,
+}
+
+/// A new random secret from the OS, in `format`.
+pub fn generate(format: Format) -> Result<String, getrandom::Error> {
+    match format {
+        Format::Opaque => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes)?;
+            Ok(format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+        }
+        Format::Uuid => {
+            let mut bytes = [0u8; 16];
+            getrandom::fill(&mut bytes)?;
+            Ok(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string())
+        }
+    }
 }
 
 /// What to create.
@@ -29,6 +49,7 @@ pub struct NewToken<'a> {
     pub name: &'a str,
     pub expires_at: Option<i64>,
     pub operator: bool,
+    pub format: Format,
 }
 
 /// A created token and its secret, which is never available again.
@@ -53,7 +74,7 @@ impl From<sea_orm::DbErr> for TokenError {
 }
 
 pub async fn create(db: &impl ConnectionTrait, new: NewToken<'_>) -> Result<Created, TokenError> {
-    let secret = generate()?;
+    let secret = generate(new.format)?;
     let token = token::ActiveModel {
         id: Set(ulid::Ulid::new().to_string()),
         org_id: Set(new.org_id.to_owned()),

@@ -31,6 +31,7 @@ pub async fn apply(db: &impl ConnectionTrait, writes: WriteSet, scope: &Scope) -
             payload: event.payload,
             cause: event.cause,
             depth: event.depth,
+            subject: event.subject,
         });
         log::append(db, entries.collect()).await?;
     }

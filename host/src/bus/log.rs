@@ -32,6 +32,8 @@ pub struct NewEntry {
     pub payload: Value,
     pub cause: Option<String>,
     pub depth: i32,
+    /// The user the event is about, shown the event alone.
+    pub subject: Option<String>,
 }
 
 /// Where an appended entry ended up.
@@ -78,6 +80,7 @@ pub async fn append(db: &impl ConnectionTrait, entries: Vec<NewEntry>) -> Result
         payload: Set(entry.payload.clone()),
         cause: Set(entry.cause.clone()),
         depth: Set(entry.depth),
+        subject: Set(entry.subject.clone()),
     });
     let inserted = match Entity::insert_many(rows)
         .on_conflict(OnConflict::columns([Column::Org, Column::Source, Column::DedupeKey]).do_nothing().to_owned())
@@ -204,8 +207,9 @@ pub async fn head(db: &impl ConnectionTrait, org: &str) -> Result<i64, StoreErro
 }
 
 /// One event of `org` by its public id.
-pub async fn get(db: &impl ConnectionTrait, org: &str, id: &str) -> Result<Option<Model>, StoreError> {
-    Ok(Entity::find().filter(Column::Org.eq(org)).filter(Column::Id.eq(id)).one(db).await?)
+/// One event of `org` by its id, if `reader` may read it.
+pub async fn get(db: &impl ConnectionTrait, org: &str, reader: &str, id: &str) -> Result<Option<Model>, StoreError> {
+    Ok(Entity::find().filter(Column::Org.eq(org)).filter(Column::Id.eq(id)).filter(readable_by(reader)).one(db).await?)
 }
 
 /// One event by its position.
@@ -224,15 +228,22 @@ pub struct Filter {
     pub to: Option<i64>,
 }
 
-/// Events of `org` in log order after position `after`.
+/// Who reads the log: events about a person are theirs alone.
+pub fn readable_by(user: &str) -> Condition {
+    Condition::any().add(Column::Subject.is_null()).add(Column::Subject.eq(user))
+}
+
+/// Events of `org` that `reader` may read, in log order after position `after`.
 pub async fn list(
     db: &impl ConnectionTrait,
     org: &str,
+    reader: &str,
     filter: &Filter,
     after: i64,
     limit: u64,
 ) -> Result<Vec<Model>, StoreError> {
-    let mut query = Entity::find().filter(Column::Org.eq(org)).filter(Column::Seq.gt(after));
+    let mut query =
+        Entity::find().filter(Column::Org.eq(org)).filter(readable_by(reader)).filter(Column::Seq.gt(after));
     if let Some(source) = &filter.source {
         query = query.filter(Column::Source.eq(source.as_str()));
     }

@@ -19,6 +19,8 @@ pub struct NewEvent {
     pub payload: Value,
     pub cause: Option<String>,
     pub depth: i32,
+    /// The user the event is about (`emit-about`), who alone sees it in the log.
+    pub subject: Option<String>,
 }
 
 /// A call's writes as the bus commits them.

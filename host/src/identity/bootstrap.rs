@@ -33,7 +33,14 @@ pub async fn run(db: &DatabaseConnection, data_dir: &Path) -> anyhow::Result<Opt
     .await?;
     let created = tokens::create(
         &txn,
-        NewToken { org_id: &org.id, user_id: &owner.id, name: "bootstrap", expires_at: None, operator: true },
+        NewToken {
+            org_id: &org.id,
+            user_id: &owner.id,
+            name: "bootstrap",
+            expires_at: None,
+            operator: true,
+            format: Default::default(),
+        },
     )
     .await?;
     crate::audit::record(

@@ -124,6 +124,8 @@ pub struct RouteDoc {
     pub description: String,
     pub params: Vec<ParamDoc>,
     pub body_schema: Option<Value>,
+    /// The body may be left out: its schema takes `null`.
+    pub body_optional: bool,
     pub responses: Vec<ResponseDoc>,
     pub min_role: Role,
 }
@@ -343,6 +345,10 @@ impl Checker<'_> {
                 })
             })
             .collect::<Result<Vec<_>, ManifestError>>()?;
+        let body_optional = body_schema
+            .as_ref()
+            .and_then(|schema| jsonschema::validator_for(schema).ok())
+            .is_some_and(|validator| validator.is_valid(&Value::Null));
         Ok(RouteDoc {
             method,
             path: route.path,
@@ -350,6 +356,7 @@ impl Checker<'_> {
             description: route.description,
             params,
             body_schema,
+            body_optional,
             responses,
             min_role: role(route.min_role),
         })

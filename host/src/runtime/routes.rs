@@ -182,6 +182,8 @@ impl CompiledRoute {
                 });
                 None
             }
+            // A body whose schema takes `null` may be left out.
+            (Some(validator), true) if validator.is_valid(&Value::Null) => None,
             (Some(_), true) => {
                 errors.push(FieldError {
                     location: "body",

@@ -14,10 +14,13 @@ use std::collections::BTreeMap;
 const DAY: i64 = 86_400_000;
 const WEEK: i64 = 7 * DAY;
 
+/// The longest window: one daily bucket short of what one metrics query answers.
+const MAX_WINDOW_DAYS: i64 = 9_999;
+
 /// The window and selection of a report.
 #[derive(Deserialize, JsonSchema)]
 pub struct Window {
-    /// Start; 30 days before `to` by default.
+    /// Start; 30 days before `to` by default, and at most 9,999 days before it.
     pub from: Option<Time>,
     /// End, exclusive; now by default. A window ending at or before its start holds nothing.
     pub to: Option<Time>,
@@ -53,7 +56,9 @@ struct Selection {
 impl Selection {
     fn of(window: &Window, principal: &Principal) -> Result<Self> {
         let to = window.to.map_or_else(now, |time| time.0);
-        let from = window.from.map_or(to - 30 * DAY, |time| time.0);
+        // Daily figures read one bucket a day, and a query holds at most 10,000:
+        // a longer window starts later, and the answer's `from` says where.
+        let from = window.from.map_or(to - 30 * DAY, |time| time.0).max(to - MAX_WINDOW_DAYS * DAY);
         // A window ending before it starts holds nothing, like an empty one.
         let to = to.max(from);
         let mut filters = Vec::new();

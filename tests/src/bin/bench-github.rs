@@ -6,7 +6,7 @@
 //! `dora` and `metrics/query` over that year, sequentially, p50 and p99.
 
 use clap::Parser;
-use devpulse_e2e::{Backend, Options, TestServer, delivery_to, github_headers};
+use devpulse_e2e::{Backend, Options, TestServer, delivery_to, github_headers, percentile_ms};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -102,11 +102,6 @@ fn pull_history(index: usize) -> Vec<(&'static str, Value)> {
         ));
     }
     history
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
-    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
 }
 
 #[tokio::main]
@@ -214,8 +209,8 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "{}: {name}: p50 {:.1} ms, p99 {:.1} ms ({} requests)",
             args.backend,
-            percentile(&times, 0.5),
-            percentile(&times, 0.99),
+            percentile_ms(&times, 0.5),
+            percentile_ms(&times, 0.99),
             args.samples
         );
     }

@@ -155,6 +155,7 @@ impl Ingest {
             payload,
             cause: None,
             depth: 0,
+            subject: None,
         };
         let timeout = Duration::from_millis(self.config.ack_timeout_ms);
         match self.writer.append(entry, timeout).await {

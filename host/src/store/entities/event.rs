@@ -23,6 +23,8 @@ pub struct Model {
     pub cause: Option<String>,
     /// Length of the cause chain: 0 for external inputs.
     pub depth: i32,
+    /// The user the event is about; only they see it in the log.
+    pub subject: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
