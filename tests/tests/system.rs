@@ -10,7 +10,7 @@ async fn health_version_and_metrics() {
     let server = TestServer::start(Backend::Sqlite).await.expect("sqlite needs nothing");
     assert_eq!(server.get("/health").await, (200, json!({"status": "ok"})));
     let (_, version) = server.get("/version").await;
-    assert_eq!(version["wit_versions"], json!(["0.1.0", "0.1.1", "0.1.2", "0.1.3"]));
+    assert_eq!(version["wit_versions"], json!(devpulse::wit::SUPPORTED_VERSIONS));
     assert_eq!(server.post("/api/v1/hello/greetings", &json!({"name": "Ann"})).await.0, 201);
     assert_eq!(server.get("/nowhere").await.0, 404);
     let metrics = server.text("/metrics").await;
@@ -34,7 +34,7 @@ async fn the_plugin_list_pages_with_cursors() {
     let listed = server
         .wait_for(Duration::from_secs(10), || async {
             let (_, page) = server.get("/api/v1/plugins").await;
-            (page["items"].as_array().map_or(0, Vec::len) == 4).then_some(())
+            (page["items"].as_array().map_or(0, Vec::len) == 5).then_some(())
         })
         .await;
     assert!(listed.is_some());
@@ -53,7 +53,7 @@ async fn the_plugin_list_pages_with_cursors() {
             None => break,
         }
     }
-    assert_eq!(names, ["github", "greeter", "hello", "legacy"]);
+    assert_eq!(names, ["attendance", "github", "greeter", "hello", "legacy"]);
     assert_eq!(server.get("/api/v1/plugins?cursor=%%%").await.0, 400);
     assert_eq!(server.get("/api/v1/plugins?limit=0").await.0, 400);
     let (status, problem) = server.get("/api/v1/plugins/nobody").await;
@@ -91,5 +91,6 @@ async fn inspect_describes_a_plugin_or_says_why_not() {
     assert!(text.contains("WIT           devpulse:plugin@0.1.0"), "{text}");
     assert!(text.contains("/api/v1/legacy/ping"), "{text}");
     let err = devpulse::authoring::inspect::inspect(fixtures::FUTURE_WIT.as_ref()).await.unwrap_err();
-    assert!(err.to_string().contains("supported versions: 0.1.0, 0.1.1, 0.1.2, 0.1.3"), "{err}");
+    let supported = format!("supported versions: {}", devpulse::wit::SUPPORTED_VERSIONS.join(", "));
+    assert!(err.to_string().contains(&supported), "{err}");
 }
