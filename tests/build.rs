@@ -2,6 +2,7 @@
 
 fn main() {
     let guests = guest_build::build(&[
+        "alarm",
         "echo",
         "future-wit",
         "greeter-v1",

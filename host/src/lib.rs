@@ -4,11 +4,12 @@
 //! One folder per concern, dependencies pointing down:
 //! `api` (HTTP) → `bus` (event log, ingest, delivery, schedules, generations)
 //! → `runtime` (wasmtime, loading, hot reload, calls) → `capabilities` (host
-//! interfaces plugins import) → `metrics`, `identity`, `audit`, `auth` →
+//! interfaces plugins import) → `alerts`, `metrics`, `identity`, `audit`, `auth` →
 //! `store` (database). Beside them: `wit` (the contract's bindings), `config`,
 //! `telemetry` (metrics and logs), `authoring` (`plugin new|build|inspect`),
 //! `server` (wires it all together) and `cli`.
 
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -1,6 +1,7 @@
 //! Starting and stopping the server: storage, runtime, bundled plugins, the
 //! plugins folder watcher, and the HTTP listener.
 
+use crate::alerts::notify::Notifier;
 use crate::api::{self, AppState, Extras};
 use crate::auth::Authenticator;
 use crate::bus::Bus;
@@ -30,7 +31,7 @@ pub struct RunningServer {
     pub runtime: Runtime,
     shutdown: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
-    /// The watcher, delivery, schedules and Redis followers.
+    /// The watcher, delivery, schedules, notifications and Redis followers.
     background: Vec<JoinHandle<()>>,
     redis: Option<Redis>,
 }
@@ -63,6 +64,8 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
     let bus = Bus::new(db.clone(), wake.clone());
     let runtime = Runtime::new(&settings.data_dir, db, settings.file.clone(), telemetry.clone())?;
     runtime.restore_switches().await?;
+    // Listening before the bundled plugins load records their loading too.
+    let system_events = tokio::spawn(crate::bus::system::listen(&runtime, bus.clone()));
     for (name, bytes) in crate::bundled::PLUGINS {
         if let Err(err) = runtime.install((*bytes).into(), Origin::Bundled(name)).await {
             tracing::error!(plugin = name, "bundled plugin failed to load: {err}");
@@ -72,6 +75,7 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
     plugin_dir.rescan(&runtime).await;
 
     let mut background = vec![
+        system_events,
         tokio::spawn(plugin_dir.watch(runtime.clone())),
         tokio::spawn(crate::bus::delivery::run(runtime.clone(), bus.clone())),
         tokio::spawn(crate::bus::schedules::run(runtime.clone(), bus.clone())),
@@ -86,7 +90,10 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
         Some(redis) => RateLimiter::shared(redis.clone()),
         None => RateLimiter::in_process(),
     };
-    let state = AppState { runtime: runtime.clone(), bus, auth, telemetry, redis: redis.clone(), ingest, limiter };
+    let notifier = Notifier::new(runtime.db().clone(), settings.file.alerts.clone(), telemetry.clone())?;
+    background.push(tokio::spawn(notifier.clone().run()));
+    let state =
+        AppState { runtime: runtime.clone(), bus, auth, telemetry, redis: redis.clone(), ingest, limiter, notifier };
     let app = api::app(state, extras)?;
     let acceptor = TcpListener::bind(settings.listen)
         .into_acceptor()

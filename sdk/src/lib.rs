@@ -5,7 +5,7 @@
 //! [`Call`] and returning a typed value; their JSON Schemas are derived from
 //! those types, so the OpenAPI document shows them without hand-written schemas.
 //! Each call runs in a fresh instance, so everything durable goes through
-//! [`storage`], [`metrics`] and [`events`]; the writes of a call commit together
+//! [`storage`], [`metrics`], [`events`] and [`alerts`]; the writes of a call commit together
 //! when it succeeds.
 //!
 //! ```ignore
@@ -37,6 +37,7 @@
 
 use __private::bindings;
 
+pub mod alerts;
 pub mod config;
 mod error;
 pub mod events;
@@ -72,7 +73,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub mod prelude {
     pub use crate::{
         Call, Cursor, Date, Error, Event, JsonSchema, Manifest, Method, Plugin, Principal, Result, Role, Route, Time,
-        Timestamp, config, delete, events, get, http, identity, log, metrics, now, patch, post, put, storage,
+        Timestamp, alerts, config, delete, events, get, http, identity, log, metrics, now, patch, post, put, storage,
     };
     pub use serde::{Deserialize, Serialize};
 }

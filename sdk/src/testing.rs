@@ -2,7 +2,7 @@
 //! routes, events and ticks with no wasm and no server.
 //!
 //! It keeps what the real host keeps (documents, metric points, emitted
-//! events, logs) and keeps its promise that a failed call commits nothing. It
+//! events, open alerts, logs) and keeps its promise that a failed call commits nothing. It
 //! checks a route's minimum role like the real host; it does not validate
 //! parameters and bodies against their schemas (the derived decoding still
 //! refuses input of the wrong shape).
@@ -14,6 +14,7 @@
 //! assert_eq!(host.document::<u64>("greeted/Ada"), Some(1));
 //! ```
 
+use crate::bindings::devpulse::plugin::alerts::Alert;
 use crate::bindings::devpulse::plugin::http::{IncomingResponse, OutgoingRequest};
 use crate::bindings::devpulse::plugin::identity::User;
 use crate::bindings::devpulse::plugin::log::Level;
@@ -36,6 +37,8 @@ struct Data {
     /// Points recorded under a key, the latest per key.
     keyed: BTreeMap<String, Point>,
     emitted: Vec<(String, Value)>,
+    /// Open alerts by key.
+    alerts: BTreeMap<String, Alert>,
     logs: Vec<(Level, String)>,
 }
 
@@ -225,6 +228,11 @@ impl<P: Plugin> TestHost<P> {
     /// Events emitted by successful calls and not yet delivered: `(kind, payload)`.
     pub fn emitted(&self) -> Vec<(String, Value)> {
         self.state.borrow().data.emitted.clone()
+    }
+
+    /// Alerts raised by successful calls and not resolved since, in key order.
+    pub fn alerts(&self) -> Vec<Alert> {
+        self.state.borrow().data.alerts.values().cloned().collect()
     }
 
     /// Log lines written by successful calls.
@@ -439,6 +447,31 @@ pub(crate) mod imports {
         /// The test host keeps no log to hide events from: a subject changes nothing here.
         pub fn emit_about(kind: &str, payload: &str, _subject: &str) -> Result<String> {
             emit(kind, payload)
+        }
+    }
+
+    pub mod alerts {
+        use super::super::with_state;
+        pub use crate::bindings::devpulse::plugin::alerts::Alert;
+        use crate::{Error, Result};
+
+        /// Checks what the host checks before anything is staged.
+        pub fn raise(alert: &Alert) -> Result<()> {
+            if alert.key.is_empty() || alert.key.chars().count() > 256 {
+                return Err(Error::InvalidInput("alert keys are 1 to 256 characters".into()));
+            }
+            if alert.summary.trim().is_empty() || alert.summary.chars().count() > 1024 {
+                return Err(Error::InvalidInput("summaries are 1 to 1,024 characters, not blank".into()));
+            }
+            if let Some(details) = &alert.details {
+                serde_json::from_str::<serde_json::Value>(details).map_err(Error::invalid)?;
+            }
+            with_state(|state| state.data.alerts.insert(alert.key.clone(), alert.clone()));
+            Ok(())
+        }
+
+        pub fn resolve(key: &str) -> Result<bool> {
+            Ok(with_state(|state| state.data.alerts.remove(key).is_some()))
         }
     }
 

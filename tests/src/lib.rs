@@ -9,7 +9,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub mod alarm;
 pub mod fake_github;
+pub mod receiver;
 
 /// Paths of the compiled fixture components, one constant per fixture crate.
 pub mod fixtures {

@@ -20,6 +20,8 @@ async fn schemathesis_finds_no_failure() {
     let server = TestServer::start_with(Backend::Sqlite, options).await.expect("sqlite needs nothing");
     let work = tempfile::tempdir().unwrap();
     let output = Command::new("schemathesis")
+        .arg("--config-file")
+        .arg(repo_root().join("tests/contract/schemathesis.toml"))
         .args(["run", &server.url("/openapi.json"), "--checks", "all"])
         .args(["--phases", "examples,coverage,fuzzing,stateful", "--max-examples", EXAMPLES, "--seed", "42"])
         .args(["--workers", "2", "--no-color", "--request-timeout", "30"])

@@ -1,6 +1,8 @@
 //! The HTTP API: host resources through poem-openapi, plugin routes through a
 //! dispatcher in front of it, the merged OpenAPI document and Swagger UI.
 
+pub mod alert_channels;
+pub mod alerts;
 pub mod audit;
 pub mod dead_letters;
 pub mod error;
@@ -16,6 +18,7 @@ pub mod plugins;
 pub mod problem;
 pub mod rate_limit;
 pub mod rebuilds;
+pub mod silences;
 pub mod system;
 pub mod tokens;
 pub mod users;
@@ -46,6 +49,8 @@ pub struct AppState {
     pub ingest: crate::bus::ingest::Ingest,
     /// Counts requests for the rate limits.
     pub limiter: crate::ratelimit::RateLimiter,
+    /// Sends alert notifications; the API uses it for channel tests.
+    pub notifier: crate::alerts::notify::Notifier,
 }
 
 /// The route label of a plugin operation, for metrics (the template, not the URL).
@@ -64,6 +69,9 @@ type HostApi = (
     tokens::TokensApi,
     orgs::OrgsApi,
     audit::AuditApi,
+    alerts::AlertsApi,
+    alert_channels::AlertChannelsApi,
+    silences::SilencesApi,
 );
 
 impl AppState {
@@ -93,6 +101,9 @@ fn service(state: &AppState) -> OpenApiService<HostApi, ()> {
         tokens::TokensApi { state: state.clone() },
         orgs::OrgsApi { state: state.clone() },
         audit::AuditApi { state: state.clone() },
+        alerts::AlertsApi { state: state.clone() },
+        alert_channels::AlertChannelsApi { state: state.clone() },
+        silences::SilencesApi { state: state.clone() },
     );
     OpenApiService::new(api, "DevPulse", env!("CARGO_PKG_VERSION"))
         .description(

@@ -215,3 +215,116 @@ impl From<Text> for String {
         text.0
     }
 }
+
+/// A string in a JSON body of `MIN` to `MAX` characters, for places where
+/// poem-openapi has no validator (list items, map values).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BoundedText<const MIN: usize, const MAX: usize>(pub String);
+
+impl<const MIN: usize, const MAX: usize> Type for BoundedText<MIN, MAX> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        format!("string({MIN}..={MAX})").into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let min_length = (MIN > 0).then_some(MIN);
+        MetaSchemaRef::Inline(Box::new(MetaSchema { min_length, max_length: Some(MAX), ..MetaSchema::new("string") }))
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl<const MIN: usize, const MAX: usize> ParseFromJSON for BoundedText<MIN, MAX> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(text)) if (MIN..=MAX).contains(&text.chars().count()) => Ok(BoundedText(text)),
+            Some(Value::String(_)) => Err(ParseError::custom(format!("{MIN} to {MAX} characters"))),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl<const MIN: usize, const MAX: usize> ToJSON for BoundedText<MIN, MAX> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.0.as_str()))
+    }
+}
+
+/// A string grammar with a name in the document: its pattern (as Python's
+/// `re.search` reads it) and the check the server runs, which must agree.
+pub trait Grammar: Send + Sync + 'static {
+    const NAME: &'static str;
+    const PATTERN: &'static str;
+    const MAX_LENGTH: usize;
+    const DESCRIPTION: &'static str;
+    fn check(value: &str) -> bool;
+}
+
+/// A string of grammar `G`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pattern<G: Grammar>(pub String, std::marker::PhantomData<G>);
+
+impl<G: Grammar> Pattern<G> {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            description: Some(G::DESCRIPTION),
+            pattern: Some(G::PATTERN.into()),
+            max_length: Some(G::MAX_LENGTH),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
+impl<G: Grammar> Type for Pattern<G> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        G::NAME.into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(G::NAME.into())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(G::NAME.into(), |_| Self::schema());
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl<G: Grammar> ParseFromJSON for Pattern<G> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(text)) if text.chars().nth(G::MAX_LENGTH).is_none() && G::check(&text) => {
+                Ok(Pattern(text, std::marker::PhantomData))
+            }
+            Some(Value::String(_)) => Err(ParseError::custom(G::DESCRIPTION)),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl<G: Grammar> ToJSON for Pattern<G> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.0.as_str()))
+    }
+}

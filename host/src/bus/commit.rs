@@ -1,5 +1,5 @@
-//! Committing what a plugin call wrote: its documents, metric points and
-//! emitted events in one transaction, together with the claim that allows them
+//! Committing what a plugin call wrote: its documents, metric points, alerts
+//! and emitted events in one transaction, together with the claim that allows them
 //! (a cursor move, a schedule run, a replayed dead letter), so effects happen
 //! exactly once.
 
@@ -12,11 +12,19 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 /// Applies `writes` on a connection or transaction the caller owns.
 pub async fn apply(db: &impl ConnectionTrait, writes: WriteSet, scope: &Scope) -> Result<(), StoreError> {
-    let Staged { documents, points, events } = writes.into_staged();
+    let Staged { documents, points, events, alerts } = writes.into_staged();
     let (puts, deletes): (Vec<_>, Vec<_>) = documents.into_iter().partition(|(_, value)| value.is_some());
     documents::put_many(db, scope, puts.into_iter().filter_map(|(key, value)| Some((key, value?))).collect()).await?;
     documents::delete_many(db, scope, deletes.into_iter().map(|(key, _)| key).collect()).await?;
     rollup::record(db, scope, points).await?;
+    if !alerts.is_empty() {
+        crate::alerts::lifecycle::apply(db, &scope.org, &scope.plugin, alerts, now_ms()).await.map_err(
+            |err| match err {
+                crate::alerts::AlertError::Store(err) => err,
+                other => StoreError::Db(sea_orm::DbErr::Custom(format!("alerts of {}: {other}", scope.plugin))),
+            },
+        )?;
+    }
     // Events go last: the log lock is then held only until the commit that follows.
     if !events.is_empty() {
         let now = now_ms();

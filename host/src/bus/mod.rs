@@ -4,7 +4,8 @@
 //! `ingest` (signed webhooks into the log), `delivery` (the log to subscribed
 //! plugins, in order, exactly once, with retries and dead letters),
 //! `schedules` (`on-tick`), `generations` (rebuilds beside the live state) and
-//! `commit` (a call's writes with the claim that allows them). The bus decides
+//! `commit` (a call's writes with the claim that allows them) and `system`
+//! (the host's own happenings as `system.*` events). The bus decides
 //! what commits; the runtime only runs plugins and hands back their writes.
 
 pub mod commit;
@@ -13,6 +14,7 @@ pub mod generations;
 pub mod ingest;
 pub mod log;
 pub mod schedules;
+pub mod system;
 pub mod wake;
 pub mod writer;
 

@@ -1,9 +1,10 @@
 //! Host interfaces a plugin imports, one module per WIT interface.
 //!
-//! Storage, events, metrics, identity, log and config are always linked. Capabilities that
+//! Storage, events, metrics, alerts, identity, log and config are always linked. Capabilities that
 //! reach outside the host (`http`) are allowed only when the manifest asks for
 //! them AND the operator grants them; otherwise every call returns `denied`.
 
+pub mod alerts;
 pub mod config;
 pub mod events;
 pub mod http;

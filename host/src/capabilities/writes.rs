@@ -3,6 +3,7 @@
 //! trap, a timeout or an error drops it, so a call's effects happen entirely or
 //! not at all. Reads during the call see its own writes.
 
+use crate::alerts::AlertWrite;
 use crate::metrics::rollup::NewPoint;
 use crate::store::StoreError;
 use crate::store::documents::{self, Scope};
@@ -29,6 +30,7 @@ pub struct Staged {
     pub documents: BTreeMap<String, Option<Value>>,
     pub points: Vec<NewPoint>,
     pub events: Vec<NewEvent>,
+    pub alerts: Vec<AlertWrite>,
 }
 
 /// The pending writes of one call.
@@ -38,12 +40,13 @@ pub struct WriteSet {
     documents: BTreeMap<String, Option<Value>>,
     points: Vec<NewPoint>,
     events: Vec<NewEvent>,
+    alerts: Vec<AlertWrite>,
 }
 
 impl WriteSet {
     /// How many writes are pending; the caller caps it so a loop cannot exhaust memory.
     pub fn len(&self) -> usize {
-        self.documents.len() + self.points.len() + self.events.len()
+        self.documents.len() + self.points.len() + self.events.len() + self.alerts.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -69,10 +72,25 @@ impl WriteSet {
         self.events.push(event);
     }
 
-    /// Drops the emitted events: a rebuild replays history, and what it emits the
-    /// live generation emitted already.
-    pub fn without_events(mut self) -> Self {
+    pub fn alert(&mut self, write: AlertWrite) {
+        self.alerts.push(write);
+    }
+
+    /// Whether this call left the alert `key` open (raised last) or closed
+    /// (resolved last); `None` when it did neither.
+    pub fn alert_pending(&self, key: &str) -> Option<bool> {
+        self.alerts.iter().rev().find_map(|write| match write {
+            AlertWrite::Raise(alert) if alert.key == key => Some(true),
+            AlertWrite::Resolve(resolved) if resolved == key => Some(false),
+            _ => None,
+        })
+    }
+
+    /// Drops the emitted events and alert writes: a rebuild replays history,
+    /// and what it would emit or raise the live generation did already.
+    pub fn without_side_effects(mut self) -> Self {
         self.events.clear();
+        self.alerts.clear();
         self
     }
 
@@ -134,6 +152,6 @@ impl WriteSet {
 
     /// The pending writes, for the bus to commit.
     pub fn into_staged(self) -> Staged {
-        Staged { documents: self.documents, points: self.points, events: self.events }
+        Staged { documents: self.documents, points: self.points, events: self.events, alerts: self.alerts }
     }
 }

@@ -141,6 +141,41 @@ impl RateLimitConfig {
     }
 }
 
+/// Alerts and their notifications, `[alerts]` in the config file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Let channels reach loopback, private and link-local addresses. Off, an
+    /// org admin cannot point a channel at the server's own network.
+    pub allow_private_targets: bool,
+    /// The server's public URL, for links in notifications; empty: no links.
+    pub public_url: String,
+    /// How long one notification attempt may take.
+    pub send_timeout_seconds: u64,
+    /// Wait before the first retry of a failed notification; doubled each time up to 10 minutes.
+    pub retry_seconds: u64,
+    /// A notification still failing this long after it was queued is given up.
+    pub give_up_after_hours: u64,
+    /// How often open alerts are re-sent to Alertmanager channels (it drops alerts not re-sent within 5 minutes).
+    pub alertmanager_resend_seconds: u64,
+    /// How often resolve timeouts, repeat intervals and the alert gauges are checked.
+    pub scan_seconds: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            allow_private_targets: false,
+            public_url: String::new(),
+            send_timeout_seconds: 10,
+            retry_seconds: 1,
+            give_up_after_hours: 24,
+            alertmanager_resend_seconds: 60,
+            scan_seconds: 5,
+        }
+    }
+}
+
 /// The config file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -150,6 +185,7 @@ pub struct FileConfig {
     pub delivery: DeliveryConfig,
     pub ingest: IngestConfig,
     pub rate_limits: RateLimitConfig,
+    pub alerts: AlertsConfig,
     pub plugins: BTreeMap<String, PluginConfig>,
 }
 
@@ -194,6 +230,18 @@ impl FileConfig {
         if self.ingest.ack_timeout_ms < 100 {
             return Err(ConfigError::Invalid("ingest.ack_timeout_ms must be at least 100"));
         }
+        let alerts = &self.alerts;
+        if alerts.send_timeout_seconds < 1 || alerts.retry_seconds < 1 || alerts.scan_seconds < 1 {
+            return Err(ConfigError::Invalid(
+                "alerts.send_timeout_seconds, retry_seconds and scan_seconds must be at least 1",
+            ));
+        }
+        if !(10..=240).contains(&alerts.alertmanager_resend_seconds) {
+            return Err(ConfigError::Invalid("alerts.alertmanager_resend_seconds must be between 10 and 240"));
+        }
+        if !alerts.public_url.is_empty() && reqwest::Url::parse(&alerts.public_url).is_err() {
+            return Err(ConfigError::Invalid("alerts.public_url must be an absolute URL"));
+        }
         let max = MAX_PLUGIN_MEMORY_MIB;
         for (plugin, config) in &self.plugins {
             if config.memory_mib == 0 || config.memory_mib as usize > max {
@@ -225,7 +273,7 @@ pub fn settings_json(table: &toml::Table) -> serde_json::Map<String, serde_json:
 
 #[cfg(test)]
 mod tests {
-    use super::{FileConfig, PluginConfig, RateLimitConfig};
+    use super::{AlertsConfig, FileConfig, PluginConfig, RateLimitConfig};
 
     /// `devpulse.example.toml` documents every setting with its default.
     #[test]
@@ -233,6 +281,7 @@ mod tests {
         let example = FileConfig::parse(include_str!("../../../devpulse.example.toml")).unwrap();
         example.validate().unwrap();
         assert_eq!(example.rate_limits, RateLimitConfig::default());
+        assert_eq!(example.alerts, AlertsConfig::default());
         let hello = example.plugin("hello");
         let defaults = PluginConfig { settings: hello.settings.clone(), ..PluginConfig::default() };
         assert_eq!(hello, defaults, "the example's limits are the defaults");

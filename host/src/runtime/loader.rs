@@ -3,6 +3,7 @@
 
 use super::Runtime;
 use super::call::{CallError, Callee};
+use super::happenings::Happening;
 use super::manifest::{ManifestError, PluginManifest};
 use super::plugin::{Limits, LoadedPlugin, Origin};
 use super::registry::Failure;
@@ -136,6 +137,12 @@ impl Runtime {
                     self.registry().remove_origin(&origin);
                 }
                 tracing::info!(plugin = %name, version = %plugin.manifest.version, wit = %plugin.wit_version, %source, "plugin loaded");
+                self.tell(Happening::Loaded {
+                    plugin: name.clone(),
+                    version: plugin.manifest.version.clone(),
+                    wit_version: plugin.wit_version.to_string(),
+                    source: source.clone(),
+                });
                 self.registry().install(plugin);
                 self.registry().clear_failure(&source);
                 Ok(name)
@@ -153,6 +160,11 @@ impl Runtime {
                     None => tracing::warn!(%source, "plugin not loaded: {err}"),
                 }
                 self.inner.telemetry.load_failure(&source);
+                self.tell(Happening::Failed {
+                    source: source.clone(),
+                    plugin: plugin.clone(),
+                    reason: err.to_string(),
+                });
                 self.registry().record_failure(Failure {
                     source,
                     plugin,

@@ -25,6 +25,7 @@ pub const RESERVED_NAMES: &[&str] = &[
     "orgs",
     "plugins",
     "ready",
+    "silences",
     "stream",
     "tokens",
     "users",

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod call;
 pub mod engine;
+pub mod happenings;
 pub mod loader;
 pub mod manifest;
 pub mod plugin;
@@ -25,6 +26,9 @@ use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
+/// Happenings a slow listener may fall behind by before it misses some.
+const HAPPENINGS_BUFFERED: usize = 1024;
+
 /// Default longest chain of events caused by events.
 pub const DEFAULT_MAX_EVENT_DEPTH: i32 = 8;
 
@@ -36,6 +40,7 @@ struct Inner {
     config: FileConfig,
     registry: Registry,
     telemetry: Telemetry,
+    happenings: tokio::sync::broadcast::Sender<happenings::Happening>,
 }
 
 /// Cheap to clone; every clone is the same runtime.
@@ -70,6 +75,7 @@ impl Runtime {
                 config,
                 registry: Registry::default(),
                 telemetry,
+                happenings: tokio::sync::broadcast::channel(HAPPENINGS_BUFFERED).0,
             }),
         })
     }
@@ -95,6 +101,16 @@ impl Runtime {
         &self.inner.telemetry
     }
 
+    /// What happens to plugins from now on.
+    pub fn happenings(&self) -> tokio::sync::broadcast::Receiver<happenings::Happening> {
+        self.inner.happenings.subscribe()
+    }
+
+    /// Tells listeners; nobody listening is fine (the CLI, tests).
+    pub(crate) fn tell(&self, happening: happenings::Happening) {
+        let _ = self.inner.happenings.send(happening);
+    }
+
     /// Restores the operator's enable/disable switches from the database.
     pub async fn restore_switches(&self) -> Result<(), crate::store::StoreError> {
         self.registry().set_disabled(plugin_state::disabled(self.db()).await?);
@@ -106,6 +122,12 @@ impl Runtime {
         plugin_state::set_enabled(self.db(), name, enabled).await?;
         self.registry().set_enabled(name, enabled);
         tracing::info!(plugin = name, enabled, "plugin switched by the operator");
+        let plugin = name.to_owned();
+        self.tell(if enabled {
+            happenings::Happening::Enabled { plugin }
+        } else {
+            happenings::Happening::Disabled { plugin }
+        });
         Ok(())
     }
 }

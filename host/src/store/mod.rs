@@ -82,6 +82,19 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
 }
 
+/// A new ULID, greater than every one this process made before, even within
+/// one millisecond: where id order is the order things happened (alerts,
+/// their notifications), it stays so.
+pub fn ordered_id() -> String {
+    static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+    let generated = GENERATOR.lock().map(|mut generator| generator.generate());
+    match generated {
+        Ok(Ok(id)) => id.to_string(),
+        // Overflow within one millisecond (2^80 ids) or a poisoned lock: a fresh one.
+        _ => ulid::Ulid::new().to_string(),
+    }
+}
+
 /// Milliseconds since the Unix epoch, the time unit of every stored timestamp.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

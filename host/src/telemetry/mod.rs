@@ -19,6 +19,8 @@ pub struct Telemetry {
     dead_letters: IntCounterVec,
     delivery_behind: IntGaugeVec,
     delivery_oldest: GaugeVec,
+    alerts: IntGaugeVec,
+    notifications: IntCounterVec,
 }
 
 const BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
@@ -78,8 +80,23 @@ impl Telemetry {
             &["plugin"],
         )
         .expect("valid metric");
+        let alerts = IntGaugeVec::new(
+            Opts::new("devpulse_alerts", "Alerts by state and severity, all orgs (open ones, and resolved in history)"),
+            &["state", "severity"],
+        )
+        .expect("valid metric");
+        let notifications = IntCounterVec::new(
+            Opts::new(
+                "devpulse_alert_notifications_total",
+                "Notification attempts by channel type and outcome (delivered, retried, failed)",
+            ),
+            &["channel_type", "outcome"],
+        )
+        .expect("valid metric");
         for collector in [
-            Box::new(ingest.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(alerts.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(notifications.clone()),
+            Box::new(ingest.clone()),
             Box::new(delivery_retries.clone()),
             Box::new(dead_letters.clone()),
             Box::new(delivery_behind.clone()),
@@ -104,6 +121,8 @@ impl Telemetry {
             dead_letters,
             delivery_behind,
             delivery_oldest,
+            alerts,
+            notifications,
         }
     }
 
@@ -138,6 +157,16 @@ impl Telemetry {
     pub fn delivery_lag(&self, plugin: &str, behind: u64, oldest_age: Duration) {
         self.delivery_behind.with_label_values(&[plugin]).set(behind as i64);
         self.delivery_oldest.with_label_values(&[plugin]).set(oldest_age.as_secs_f64());
+    }
+
+    /// Sets how many alerts are in each state and severity.
+    pub fn alerts(&self, state: &str, severity: &str, count: u64) {
+        self.alerts.with_label_values(&[state, severity]).set(count as i64);
+    }
+
+    /// Counts a notification attempt: `delivered`, `retried` or `failed` (given up).
+    pub fn notification(&self, channel_type: &str, outcome: &str) {
+        self.notifications.with_label_values(&[channel_type, outcome]).inc();
     }
 
     /// The Prometheus text exposition of every metric.

@@ -7,6 +7,7 @@ use super::{Partition, backoff};
 use crate::bus::Bus;
 use crate::bus::generations;
 use crate::bus::log;
+use crate::bus::system;
 use crate::capabilities::writes::WriteSet;
 use crate::config::DeliveryConfig;
 use crate::runtime::Runtime;
@@ -173,11 +174,14 @@ async fn commit(
     writes: WriteSet,
     scope: &Scope,
 ) -> Result<(), StoreError> {
-    // A rebuild replays history: what it would emit, the live generation emitted already.
-    let writes = if partition.building { writes.without_events() } else { writes };
+    // A rebuild replays history: what it would emit or raise, the live generation did already.
+    let writes = if partition.building { writes.without_side_effects() } else { writes };
     bus.commit_claimed(writes, scope, async |txn| cursors::advance(txn, cursor, cursor.position, to).await).await?;
     Ok(())
 }
+
+/// The event announcing a dead letter.
+const DEAD_LETTERED: &str = "system.event.dead_lettered";
 
 /// Counts a failed attempt at `event`: schedules a retry, or after the last
 /// attempt stores a dead letter and moves past it in one transaction.
@@ -202,10 +206,20 @@ async fn fail(
                     return Ok(false);
                 }
                 cursors::bury(txn, cursor, event.seq, &event.id, attempts, &error).await?;
+                // A dead letter of a dead-letter event is not announced again: no loops.
+                if !partition.building && event.kind != DEAD_LETTERED {
+                    let payload = serde_json::json!({
+                        "plugin": partition.plugin, "event_id": event.id, "event_kind": event.kind,
+                        "attempts": attempts, "error": error,
+                    });
+                    let entry = system::entry(&partition.org, DEAD_LETTERED, payload, None);
+                    crate::bus::log::append(txn, vec![entry]).await?;
+                }
                 Ok(true)
             })
             .await?;
         if buried {
+            bus.wake().appended();
             telemetry.dead_letter(&partition.plugin);
             tracing::warn!(
                 plugin = partition.plugin,

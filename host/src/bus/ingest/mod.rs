@@ -5,6 +5,7 @@
 pub mod sources;
 
 use crate::bus::log::NewEntry;
+use crate::bus::system;
 use crate::bus::writer::{AppendError, LogWriter};
 use crate::config::IngestConfig;
 use crate::runtime::Runtime;
@@ -123,8 +124,12 @@ impl Ingest {
         delivery: Delivery<'_>,
     ) -> Result<Accepted, Rejection> {
         let scheme = declared.scheme;
-        let signature = delivery.header(&declared.signature_header).ok_or(Rejection::BadSignature)?;
-        if !secrets(configured, now_ms()).any(|secret| scheme.verify(secret.as_bytes(), &delivery.body, &signature)) {
+        let signature = delivery.header(&declared.signature_header);
+        let valid = signature.is_some_and(|signature| {
+            secrets(configured, now_ms()).any(|secret| scheme.verify(secret.as_bytes(), &delivery.body, &signature))
+        });
+        if !valid {
+            self.record_bad_signature(&configured.org, &declared.name).await;
             return Err(Rejection::BadSignature);
         }
         let payload: serde_json::Value = serde_json::from_slice(&delivery.body)
@@ -163,6 +168,23 @@ impl Ingest {
             Err(err @ (AppendError::Timeout(_) | AppendError::Store(_))) => {
                 Err(Rejection::Unavailable(err.to_string()))
             }
+        }
+    }
+
+    /// Notes a refused delivery as `system.webhook.bad_signature`, one event
+    /// per source and minute however many arrive (a flood stays one event).
+    async fn record_bad_signature(&self, org: &str, source: &str) {
+        let now = now_ms();
+        let window = now - now.rem_euclid(system::BAD_SIGNATURE_WINDOW_MS);
+        let payload = serde_json::json!({
+            "source": source,
+            "window_start": chrono::DateTime::from_timestamp_millis(window).map(|at| at.to_rfc3339()),
+        });
+        let dedupe = Some(format!("bad-signature/{source}/{window}"));
+        let entry = system::entry(org, "system.webhook.bad_signature", payload, dedupe);
+        let timeout = Duration::from_millis(self.config.ack_timeout_ms);
+        if let Err(err) = self.writer.append(entry, timeout).await {
+            tracing::warn!(org, source, "recording a bad signature failed: {err}");
         }
     }
 

@@ -1,0 +1,323 @@
+//! An alert's transitions: raised (a new occurrence), updated, acknowledged
+//! and resolved. Each runs on the caller's transaction and writes the alert,
+//! its history row and the notifications it causes together, so a transition
+//! is never half-recorded and never notified without being recorded.
+
+use super::model::{AlertError, AlertWrite, Links, NewAlert, State};
+use super::notify::outbox::{self, Reason};
+use crate::store::entities::{alert, alert_label, alert_transition};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// Who caused a transition.
+#[derive(Clone, Copy, Debug)]
+pub enum Actor<'a> {
+    /// The alert's source (a plugin, or `api`) raising or resolving it.
+    Source,
+    /// A person, by user id.
+    User(&'a str),
+    /// Nobody raised it again within its resolve timeout.
+    Timeout,
+}
+
+impl Actor<'_> {
+    fn name(&self, source: &str) -> String {
+        match self {
+            Actor::Source => source.to_owned(),
+            Actor::User(id) => (*id).to_owned(),
+            Actor::Timeout => "timeout".to_owned(),
+        }
+    }
+}
+
+/// What raising did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Raised {
+    /// A new occurrence opened.
+    Opened,
+    /// The open occurrence changed.
+    Updated,
+    /// The open occurrence was raised again as it was: only its timeout moved.
+    Unchanged,
+}
+
+/// Applies a plugin call's alert writes in order, on its transaction.
+pub async fn apply(
+    db: &impl ConnectionTrait,
+    org: &str,
+    source: &str,
+    writes: Vec<AlertWrite>,
+    now: i64,
+) -> Result<(), AlertError> {
+    for write in writes {
+        match write {
+            AlertWrite::Raise(new) => {
+                raise(db, org, source, &new, now).await?;
+            }
+            AlertWrite::Resolve(key) => {
+                resolve_key(db, org, source, &key, now).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The open occurrence of a key, if any.
+pub async fn open(
+    db: &impl ConnectionTrait,
+    org: &str,
+    source: &str,
+    key: &str,
+) -> Result<Option<alert::Model>, AlertError> {
+    Ok(alert::Entity::find()
+        .filter(alert::Column::Org.eq(org))
+        .filter(alert::Column::Source.eq(source))
+        .filter(alert::Column::Key.eq(key))
+        .filter(alert::Column::State.ne(State::Resolved.as_str()))
+        .one(db)
+        .await?)
+}
+
+/// Raises `new`: updates the open occurrence of its key, or opens a new one
+/// linked to the previous.
+pub async fn raise(
+    db: &impl ConnectionTrait,
+    org: &str,
+    source: &str,
+    new: &NewAlert,
+    now: i64,
+) -> Result<(alert::Model, Raised), AlertError> {
+    new.validate()?;
+    let expires_at = new.resolve_after_ms.map(|after| now + after);
+    if let Some(current) = open(db, org, source, &new.key).await? {
+        return update(db, current, new, expires_at, now).await;
+    }
+    let previous = alert::Entity::find()
+        .filter(alert::Column::Org.eq(org))
+        .filter(alert::Column::Source.eq(source))
+        .filter(alert::Column::Key.eq(new.key.as_str()))
+        .order_by_desc(alert::Column::Occurrence)
+        .one(db)
+        .await?;
+    let row = alert::ActiveModel {
+        id: Set(crate::store::ordered_id()),
+        org: Set(org.to_owned()),
+        source: Set(source.to_owned()),
+        key: Set(new.key.clone()),
+        occurrence: Set(previous.as_ref().map_or(1, |previous| previous.occurrence + 1)),
+        previous_id: Set(previous.map(|previous| previous.id)),
+        state: Set(State::Firing.as_str().to_owned()),
+        severity: Set(new.severity.as_str().to_owned()),
+        summary: Set(new.summary.clone()),
+        labels: Set(json!(new.labels)),
+        details: Set(new.details.clone()),
+        links: Set(json!(new.links)),
+        subject: Set(new.subject().map(str::to_owned)),
+        started_at: Set(now),
+        updated_at: Set(now),
+        last_raised_at: Set(now),
+        acknowledged_at: Set(None),
+        acknowledged_by: Set(None),
+        ack_comment: Set(None),
+        resolved_at: Set(None),
+        resolved_by: Set(None),
+        resolve_comment: Set(None),
+        resolve_after_ms: Set(new.resolve_after_ms),
+        expires_at: Set(expires_at),
+    };
+    let created = alert::Entity::insert(row).exec_with_returning(db).await?;
+    write_labels(db, &created, &new.labels).await?;
+    record(db, &created, "raised", Actor::Source, None, None, now).await?;
+    outbox::enqueue(db, &created, Reason::Firing, now).await?;
+    Ok((created, Raised::Opened))
+}
+
+async fn update(
+    db: &impl ConnectionTrait,
+    current: alert::Model,
+    new: &NewAlert,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<(alert::Model, Raised), AlertError> {
+    let mut changes = BTreeMap::new();
+    let mut change = |field: &str, before: Value, after: Value| {
+        if before != after {
+            changes.insert(field.to_owned(), json!({ "before": before, "after": after }));
+        }
+    };
+    change("severity", json!(current.severity), json!(new.severity.as_str()));
+    change("summary", json!(current.summary), json!(new.summary));
+    change("labels", current.labels.clone(), json!(new.labels));
+    change("details", json!(current.details), json!(new.details));
+    let mut links = Links::of(&current.links);
+    links.merge(&new.links);
+    let mut row: alert::ActiveModel = current.clone().into();
+    row.severity = Set(new.severity.as_str().to_owned());
+    row.summary = Set(new.summary.clone());
+    row.labels = Set(json!(new.labels));
+    row.details = Set(new.details.clone());
+    row.links = Set(json!(links));
+    row.subject = Set(new.subject().map(str::to_owned));
+    row.last_raised_at = Set(now);
+    row.resolve_after_ms = Set(new.resolve_after_ms);
+    row.expires_at = Set(expires_at);
+    if !changes.is_empty() {
+        row.updated_at = Set(now);
+    }
+    let updated = alert::Entity::update(row).exec(db).await?;
+    if changes.is_empty() {
+        return Ok((updated, Raised::Unchanged));
+    }
+    if changes.contains_key("labels") {
+        write_labels(db, &updated, &new.labels).await?;
+    }
+    record(db, &updated, "updated", Actor::Source, None, Some(json!(changes)), now).await?;
+    Ok((updated, Raised::Updated))
+}
+
+/// Resolves the open occurrence of `key` for its source; `None` when none is open.
+pub async fn resolve_key(
+    db: &impl ConnectionTrait,
+    org: &str,
+    source: &str,
+    key: &str,
+    now: i64,
+) -> Result<Option<alert::Model>, AlertError> {
+    match open(db, org, source, key).await? {
+        Some(current) => Ok(Some(resolve(db, current, Actor::Source, None, now).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Acknowledges a firing alert: someone is on it, so it is not notified again.
+pub async fn acknowledge(
+    db: &impl ConnectionTrait,
+    current: alert::Model,
+    user: &str,
+    comment: Option<String>,
+    now: i64,
+) -> Result<alert::Model, AlertError> {
+    if current.state != State::Firing.as_str() {
+        return Err(AlertError::Conflict(format!("alert {} is {}, not firing", current.id, current.state)));
+    }
+    let changed = alert::Entity::update_many()
+        .col_expr(alert::Column::State, Expr::value(State::Acknowledged.as_str()))
+        .col_expr(alert::Column::AcknowledgedAt, Expr::value(now))
+        .col_expr(alert::Column::AcknowledgedBy, Expr::value(user))
+        .col_expr(alert::Column::AckComment, Expr::value(comment.clone()))
+        .col_expr(alert::Column::UpdatedAt, Expr::value(now))
+        .filter(alert::Column::Id.eq(current.id.as_str()))
+        .filter(alert::Column::State.eq(State::Firing.as_str()))
+        .exec(db)
+        .await?;
+    if changed.rows_affected == 0 {
+        return Err(AlertError::Conflict(format!("alert {} changed meanwhile; read it again", current.id)));
+    }
+    let updated = reload(db, &current.id).await?;
+    record(db, &updated, "acknowledged", Actor::User(user), comment, None, now).await?;
+    outbox::enqueue(db, &updated, Reason::Acknowledged, now).await?;
+    Ok(updated)
+}
+
+/// Resolves an open alert.
+pub async fn resolve(
+    db: &impl ConnectionTrait,
+    current: alert::Model,
+    actor: Actor<'_>,
+    comment: Option<String>,
+    now: i64,
+) -> Result<alert::Model, AlertError> {
+    if current.state == State::Resolved.as_str() {
+        return Err(AlertError::Conflict(format!("alert {} is resolved already", current.id)));
+    }
+    let by = match actor {
+        Actor::Source => "source".to_owned(),
+        Actor::User(id) => id.to_owned(),
+        Actor::Timeout => "timeout".to_owned(),
+    };
+    let mut query = alert::Entity::update_many()
+        .col_expr(alert::Column::State, Expr::value(State::Resolved.as_str()))
+        .col_expr(alert::Column::ResolvedAt, Expr::value(now))
+        .col_expr(alert::Column::ResolvedBy, Expr::value(by))
+        .col_expr(alert::Column::ResolveComment, Expr::value(comment.clone()))
+        .col_expr(alert::Column::ExpiresAt, Expr::value(Option::<i64>::None))
+        .col_expr(alert::Column::UpdatedAt, Expr::value(now))
+        .filter(alert::Column::Id.eq(current.id.as_str()))
+        .filter(alert::Column::State.ne(State::Resolved.as_str()));
+    if let Actor::Timeout = actor {
+        query = query.filter(alert::Column::ExpiresAt.lte(now));
+    }
+    if query.exec(db).await?.rows_affected == 0 {
+        return Err(AlertError::Conflict(format!("alert {} changed meanwhile; read it again", current.id)));
+    }
+    let updated = reload(db, &current.id).await?;
+    record(db, &updated, "resolved", actor, comment, None, now).await?;
+    outbox::enqueue(db, &updated, Reason::Resolved, now).await?;
+    Ok(updated)
+}
+
+/// Open alerts whose resolve timeout ran out, oldest deadline first.
+pub async fn timed_out(db: &impl ConnectionTrait, now: i64, limit: u64) -> Result<Vec<alert::Model>, AlertError> {
+    Ok(alert::Entity::find()
+        .filter(alert::Column::ExpiresAt.lte(now))
+        .filter(alert::Column::State.ne(State::Resolved.as_str()))
+        .order_by_asc(alert::Column::ExpiresAt)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+async fn reload(db: &impl ConnectionTrait, id: &str) -> Result<alert::Model, AlertError> {
+    alert::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| AlertError::NotFound(format!("alert {id} vanished")))
+}
+
+/// Replaces the alert's label rows.
+async fn write_labels(
+    db: &impl ConnectionTrait,
+    alert: &alert::Model,
+    labels: &BTreeMap<String, String>,
+) -> Result<(), AlertError> {
+    alert_label::Entity::delete_many().filter(alert_label::Column::AlertId.eq(alert.id.as_str())).exec(db).await?;
+    if labels.is_empty() {
+        return Ok(());
+    }
+    let rows = labels.iter().map(|(name, value)| alert_label::ActiveModel {
+        alert_id: Set(alert.id.clone()),
+        name: Set(name.clone()),
+        org: Set(alert.org.clone()),
+        value: Set(value.clone()),
+    });
+    alert_label::Entity::insert_many(rows).exec(db).await?;
+    Ok(())
+}
+
+/// Appends a row to the alert's history.
+async fn record(
+    db: &impl ConnectionTrait,
+    alert: &alert::Model,
+    kind: &str,
+    actor: Actor<'_>,
+    comment: Option<String>,
+    changes: Option<Value>,
+    now: i64,
+) -> Result<(), AlertError> {
+    let row = alert_transition::ActiveModel {
+        seq: NotSet,
+        alert_id: Set(alert.id.clone()),
+        org: Set(alert.org.clone()),
+        at: Set(now),
+        kind: Set(kind.to_owned()),
+        actor: Set(actor.name(&alert.source)),
+        comment: Set(comment),
+        changes: Set(changes),
+    };
+    alert_transition::Entity::insert(row).exec(db).await?;
+    Ok(())
+}
