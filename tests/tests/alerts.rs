@@ -337,13 +337,12 @@ async fn raised_by_a_plugin(backend: Backend) {
     server.stop().await;
 }
 
-on_both_backends!(lifecycle, silences, visibility, raised_by_a_plugin);
+on_both_backends!(lifecycle, silences, visibility, raised_by_a_plugin, notifications_survive_a_sigkill);
 
 /// Notifications queued when the server is SIGKILLed are delivered after the
 /// restart: after deduping on their ids, the receiver has each once, none missing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notifications_survive_a_sigkill() {
-    let Some(database) = ScratchDatabase::create(Backend::Postgres).await else { return };
+async fn notifications_survive_a_sigkill(backend: Backend) {
+    let Some(database) = ScratchDatabase::create(backend).await else { return };
     let dir = tempfile::tempdir().unwrap();
     let (data, plugins) = (dir.path().join("data"), dir.path().join("plugins"));
     std::fs::create_dir_all(&plugins).unwrap();

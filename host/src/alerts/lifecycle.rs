@@ -73,13 +73,29 @@ pub async fn open(
     source: &str,
     key: &str,
 ) -> Result<Option<alert::Model>, AlertError> {
+    Ok(latest(db, org, source, key).await?.filter(is_open))
+}
+
+/// The newest occurrence of a key: the open one if there is one (a key is
+/// open at most once, always in its newest occurrence), else the one a new
+/// occurrence follows.
+async fn latest(
+    db: &impl ConnectionTrait,
+    org: &str,
+    source: &str,
+    key: &str,
+) -> Result<Option<alert::Model>, AlertError> {
     Ok(alert::Entity::find()
         .filter(alert::Column::Org.eq(org))
         .filter(alert::Column::Source.eq(source))
         .filter(alert::Column::Key.eq(key))
-        .filter(alert::Column::State.ne(State::Resolved.as_str()))
+        .order_by_desc(alert::Column::Occurrence)
         .one(db)
         .await?)
+}
+
+fn is_open(alert: &alert::Model) -> bool {
+    alert.state != State::Resolved.as_str()
 }
 
 /// Raises `new`: updates the open occurrence of its key, or opens a new one
@@ -93,16 +109,10 @@ pub async fn raise(
 ) -> Result<(alert::Model, Raised), AlertError> {
     new.validate()?;
     let expires_at = new.resolve_after_ms.map(|after| now + after);
-    if let Some(current) = open(db, org, source, &new.key).await? {
+    let previous = latest(db, org, source, &new.key).await?;
+    if let Some(current) = previous.clone().filter(is_open) {
         return update(db, current, new, expires_at, now).await;
     }
-    let previous = alert::Entity::find()
-        .filter(alert::Column::Org.eq(org))
-        .filter(alert::Column::Source.eq(source))
-        .filter(alert::Column::Key.eq(new.key.as_str()))
-        .order_by_desc(alert::Column::Occurrence)
-        .one(db)
-        .await?;
     let row = alert::ActiveModel {
         id: Set(crate::store::ordered_id()),
         org: Set(org.to_owned()),
@@ -130,7 +140,7 @@ pub async fn raise(
         expires_at: Set(expires_at),
     };
     let created = alert::Entity::insert(row).exec_with_returning(db).await?;
-    write_labels(db, &created, &new.labels).await?;
+    insert_labels(db, &created, &new.labels).await?;
     record(db, &created, "raised", Actor::Source, None, None, now).await?;
     outbox::enqueue(db, &created, Reason::Firing, now).await?;
     Ok((created, Raised::Opened))
@@ -285,6 +295,15 @@ async fn write_labels(
     labels: &BTreeMap<String, String>,
 ) -> Result<(), AlertError> {
     alert_label::Entity::delete_many().filter(alert_label::Column::AlertId.eq(alert.id.as_str())).exec(db).await?;
+    insert_labels(db, alert, labels).await
+}
+
+/// Indexes a new alert's labels for the label filters.
+async fn insert_labels(
+    db: &impl ConnectionTrait,
+    alert: &alert::Model,
+    labels: &BTreeMap<String, String>,
+) -> Result<(), AlertError> {
     if labels.is_empty() {
         return Ok(());
     }
