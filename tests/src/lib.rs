@@ -77,6 +77,17 @@ pub fn percentile_ms(sorted: &[Duration], q: f64) -> f64 {
     sorted.get(index).map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
 }
 
+/// `name: p50 …, p99 … (n requests)`, the line the benchmarks print per measure.
+pub fn latency_summary(name: &str, mut latencies: Vec<Duration>) -> String {
+    latencies.sort();
+    format!(
+        "{name}: p50 {:.1} ms, p99 {:.1} ms ({} requests)",
+        percentile_ms(&latencies, 0.5),
+        percentile_ms(&latencies, 0.99),
+        latencies.len()
+    )
+}
+
 /// Reports a missing service: a failure in CI, a skip on a developer's machine.
 pub fn unavailable(service: &str, err: impl std::fmt::Display) {
     if in_ci() {

@@ -8,7 +8,7 @@
 
 use chrono::Datelike;
 use clap::Parser;
-use devpulse_e2e::{Backend, Options, TestServer, percentile_ms};
+use devpulse_e2e::{Backend, Options, TestServer, latency_summary};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,16 +75,6 @@ fn month(person: usize, start_of_month: i64, days: i64) -> Vec<Value> {
         records.push(json!({"id": id("out", 0), "type": "clock_out", "at": at(end)}));
     }
     records
-}
-
-fn summary(name: &str, mut latencies: Vec<Duration>) -> String {
-    latencies.sort();
-    format!(
-        "{name}: p50 {:.1} ms, p99 {:.1} ms ({} requests)",
-        percentile_ms(&latencies, 0.5),
-        percentile_ms(&latencies, 0.99),
-        latencies.len()
-    )
 }
 
 #[tokio::main]
@@ -165,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
         folded.as_secs_f64(),
         records as f64 / folded.as_secs_f64()
     );
-    println!("{}", summary("sync of 1,000 records", syncs));
+    println!("{}", latency_summary("sync of 1,000 records", syncs));
 
     let date = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.date_naive().to_string());
     let (from, to) =
@@ -179,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
         days.push(sent.elapsed());
         anyhow::ensure!(status == 200 && page["items"].as_array().is_some_and(|items| !items.is_empty()), "{page}");
     }
-    println!("{}", summary("days (one person, a month)", days));
+    println!("{}", latency_summary("days (one person, a month)", days));
     let mut team = Vec::new();
     for _ in 0..args.samples {
         let sent = Instant::now();
@@ -187,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
         team.push(sent.elapsed());
         anyhow::ensure!(status == 200 && answer["people"].as_array().map(Vec::len) == Some(args.people), "{answer}");
     }
-    println!("{}", summary("team (everyone, a month)", team));
+    println!("{}", latency_summary("team (everyone, a month)", team));
     Arc::try_unwrap(server).map_err(|_| anyhow::anyhow!("clients still hold the server"))?.stop().await;
     Ok(())
 }
