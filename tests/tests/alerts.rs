@@ -310,6 +310,22 @@ async fn raised_by_a_plugin(backend: Backend) {
     let (_, resolved) = server.get(&format!("/api/v1/alerts/{}", items[0]["id"].as_str().unwrap())).await;
     assert_eq!((resolved["state"].as_str(), resolved["resolved"]["by"].as_str()), (Some("resolved"), Some("source")));
 
+    // One call's writes to one key apply in order (raised, updated, resolved);
+    // raised again later, the key opens a second occurrence after the first.
+    let mut worse = raise_one("flappy");
+    worse["summary"] = json!("flappy broke worse");
+    tell(&server, &path, "d-5", &json!({"raise": [raise_one("flappy"), worse], "resolve": ["flappy"]})).await;
+    tell(&server, &path, "d-6", &json!({"raise": [raise_one("flappy")]})).await;
+    server.delivered("alarm", Duration::from_secs(30)).await;
+    let (_, flappy) = server.get("/api/v1/alerts?source=alarm&label=service%3Dflappy").await;
+    let occurrences = flappy["items"].as_array().unwrap();
+    assert_eq!(occurrences.len(), 2, "{flappy}");
+    let (second, first) = (&occurrences[0], &occurrences[1]);
+    assert_eq!((second["occurrence"].as_i64(), second["state"].as_str()), (Some(2), Some("firing")));
+    assert_eq!(second["previous_id"], first["id"]);
+    let (_, first) = server.get(&format!("/api/v1/alerts/{}", first["id"].as_str().unwrap())).await;
+    assert_eq!(kinds(&first["history"]), ["raised", "updated", "resolved"], "{first}");
+
     // The host's own happenings are events too.
     let bad = [
         ("x-acme-event", "alarm".to_owned()),

@@ -3,15 +3,16 @@
 //! its history row and the notifications it causes together, so a transition
 //! is never half-recorded and never notified without being recorded.
 
+use super::channels;
 use super::model::{AlertError, AlertWrite, Links, NewAlert, State};
 use super::notify::outbox::{self, Reason};
-use crate::store::entities::{alert, alert_label, alert_transition};
+use crate::store::entities::{alert, alert_channel, alert_label, alert_transition};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Who caused a transition.
 #[derive(Clone, Copy, Debug)]
@@ -45,7 +46,9 @@ pub enum Raised {
     Unchanged,
 }
 
-/// Applies a plugin call's alert writes in order, on its transaction.
+/// Applies a plugin call's alert writes in order, on its transaction. The
+/// newest occurrence of every key it names and the org's channels are read
+/// once for the whole call, not once per write.
 pub async fn apply(
     db: &impl ConnectionTrait,
     org: &str,
@@ -53,17 +56,46 @@ pub async fn apply(
     writes: Vec<AlertWrite>,
     now: i64,
 ) -> Result<(), AlertError> {
+    let keys: BTreeSet<&str> = writes.iter().map(AlertWrite::key).collect();
+    let mut newest = newest_of(db, org, source, &keys).await?;
+    let channels = channels::of_org(db, org).await?;
     for write in writes {
         match write {
             AlertWrite::Raise(new) => {
-                raise(db, org, source, &new, now).await?;
+                let previous = newest.remove(&new.key);
+                let (raised, _) = raise_after(db, org, source, &new, previous, &channels, now).await?;
+                newest.insert(new.key, raised);
             }
             AlertWrite::Resolve(key) => {
-                resolve_key(db, org, source, &key, now).await?;
+                if let Some(current) = newest.remove(&key) {
+                    let current = match is_open(&current) {
+                        true => resolve_with(db, current, Actor::Source, None, &channels, now).await?,
+                        false => current,
+                    };
+                    newest.insert(key, current);
+                }
             }
         }
     }
     Ok(())
+}
+
+/// The newest occurrence of each of `keys`, one indexed read per key. (One
+/// `key IN (...)` read would be fewer statements, but without table statistics
+/// PostgreSQL plans it as a scan of the org's every alert.)
+async fn newest_of(
+    db: &impl ConnectionTrait,
+    org: &str,
+    source: &str,
+    keys: &BTreeSet<&str>,
+) -> Result<HashMap<String, alert::Model>, AlertError> {
+    let mut newest = HashMap::with_capacity(keys.len());
+    for key in keys {
+        if let Some(found) = latest(db, org, source, key).await? {
+            newest.insert(found.key.clone(), found);
+        }
+    }
+    Ok(newest)
 }
 
 /// The open occurrence of a key, if any.
@@ -107,9 +139,23 @@ pub async fn raise(
     new: &NewAlert,
     now: i64,
 ) -> Result<(alert::Model, Raised), AlertError> {
+    let previous = latest(db, org, source, &new.key).await?;
+    let channels = channels::of_org(db, org).await?;
+    raise_after(db, org, source, new, previous, &channels, now).await
+}
+
+/// Raises `new` over the newest occurrence of its key, `previous`.
+async fn raise_after(
+    db: &impl ConnectionTrait,
+    org: &str,
+    source: &str,
+    new: &NewAlert,
+    previous: Option<alert::Model>,
+    channels: &[alert_channel::Model],
+    now: i64,
+) -> Result<(alert::Model, Raised), AlertError> {
     new.validate()?;
     let expires_at = new.resolve_after_ms.map(|after| now + after);
-    let previous = latest(db, org, source, &new.key).await?;
     if let Some(current) = previous.clone().filter(is_open) {
         return update(db, current, new, expires_at, now).await;
     }
@@ -142,7 +188,7 @@ pub async fn raise(
     let created = alert::Entity::insert(row).exec_with_returning(db).await?;
     insert_labels(db, &created, &new.labels).await?;
     record(db, &created, "raised", Actor::Source, None, None, now).await?;
-    outbox::enqueue(db, &created, Reason::Firing, now).await?;
+    outbox::enqueue(db, channels, &created, Reason::Firing, now).await?;
     Ok((created, Raised::Opened))
 }
 
@@ -189,20 +235,6 @@ async fn update(
     Ok((updated, Raised::Updated))
 }
 
-/// Resolves the open occurrence of `key` for its source; `None` when none is open.
-pub async fn resolve_key(
-    db: &impl ConnectionTrait,
-    org: &str,
-    source: &str,
-    key: &str,
-    now: i64,
-) -> Result<Option<alert::Model>, AlertError> {
-    match open(db, org, source, key).await? {
-        Some(current) => Ok(Some(resolve(db, current, Actor::Source, None, now).await?)),
-        None => Ok(None),
-    }
-}
-
 /// Acknowledges a firing alert: someone is on it, so it is not notified again.
 pub async fn acknowledge(
     db: &impl ConnectionTrait,
@@ -222,14 +254,12 @@ pub async fn acknowledge(
         .col_expr(alert::Column::UpdatedAt, Expr::value(now))
         .filter(alert::Column::Id.eq(current.id.as_str()))
         .filter(alert::Column::State.eq(State::Firing.as_str()))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    if changed.rows_affected == 0 {
-        return Err(AlertError::Conflict(format!("alert {} changed meanwhile; read it again", current.id)));
-    }
-    let updated = reload(db, &current.id).await?;
+    let updated = changed_meanwhile(changed, &current.id)?;
     record(db, &updated, "acknowledged", Actor::User(user), comment, None, now).await?;
-    outbox::enqueue(db, &updated, Reason::Acknowledged, now).await?;
+    let channels = channels::of_org(db, &updated.org).await?;
+    outbox::enqueue(db, &channels, &updated, Reason::Acknowledged, now).await?;
     Ok(updated)
 }
 
@@ -239,6 +269,18 @@ pub async fn resolve(
     current: alert::Model,
     actor: Actor<'_>,
     comment: Option<String>,
+    now: i64,
+) -> Result<alert::Model, AlertError> {
+    let channels = channels::of_org(db, &current.org).await?;
+    resolve_with(db, current, actor, comment, &channels, now).await
+}
+
+async fn resolve_with(
+    db: &impl ConnectionTrait,
+    current: alert::Model,
+    actor: Actor<'_>,
+    comment: Option<String>,
+    channels: &[alert_channel::Model],
     now: i64,
 ) -> Result<alert::Model, AlertError> {
     if current.state == State::Resolved.as_str() {
@@ -261,12 +303,9 @@ pub async fn resolve(
     if let Actor::Timeout = actor {
         query = query.filter(alert::Column::ExpiresAt.lte(now));
     }
-    if query.exec(db).await?.rows_affected == 0 {
-        return Err(AlertError::Conflict(format!("alert {} changed meanwhile; read it again", current.id)));
-    }
-    let updated = reload(db, &current.id).await?;
+    let updated = changed_meanwhile(query.exec_with_returning(db).await?, &current.id)?;
     record(db, &updated, "resolved", actor, comment, None, now).await?;
-    outbox::enqueue(db, &updated, Reason::Resolved, now).await?;
+    outbox::enqueue(db, channels, &updated, Reason::Resolved, now).await?;
     Ok(updated)
 }
 
@@ -281,11 +320,10 @@ pub async fn timed_out(db: &impl ConnectionTrait, now: i64, limit: u64) -> Resul
         .await?)
 }
 
-async fn reload(db: &impl ConnectionTrait, id: &str) -> Result<alert::Model, AlertError> {
-    alert::Entity::find_by_id(id.to_owned())
-        .one(db)
-        .await?
-        .ok_or_else(|| AlertError::NotFound(format!("alert {id} vanished")))
+/// The row a guarded update changed, or a conflict when the guard found it
+/// changed by someone else first.
+fn changed_meanwhile(mut rows: Vec<alert::Model>, id: &str) -> Result<alert::Model, AlertError> {
+    rows.pop().ok_or_else(|| AlertError::Conflict(format!("alert {id} changed meanwhile; read it again")))
 }
 
 /// Replaces the alert's label rows.

@@ -187,6 +187,16 @@ pub enum AlertWrite {
     Resolve(String),
 }
 
+impl AlertWrite {
+    /// The key the write is about.
+    pub fn key(&self) -> &str {
+        match self {
+            AlertWrite::Raise(new) => &new.key,
+            AlertWrite::Resolve(key) => key,
+        }
+    }
+}
+
 /// Why an alert operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {

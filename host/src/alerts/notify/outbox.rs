@@ -53,11 +53,11 @@ impl Reason {
 /// (Alertmanager has no acknowledgement and is not told of one).
 pub async fn enqueue(
     db: &impl ConnectionTrait,
+    channels: &[alert_channel::Model],
     alert: &alert::Model,
     reason: Reason,
     now: i64,
 ) -> Result<usize, AlertError> {
-    let channels = channels::of_org(db, &alert.org).await?;
     if channels.is_empty() {
         return Ok(0);
     }
