@@ -285,6 +285,18 @@ impl TestServer {
         send(request).await
     }
 
+    /// Creates a user of the bootstrap org with `role` living in time zone
+    /// `zone`; their id and a token.
+    pub async fn user_in_zone(&self, role: &str, zone: &str) -> (String, String) {
+        let (id, token) = self.user_with_role(role).await;
+        let path = format!("/api/v1/users/{id}");
+        let (status, answer) = self
+            .call_as(&self.token, reqwest::Method::PATCH, &path, Some(&serde_json::json!({"time_zone": zone})))
+            .await;
+        assert_eq!(status, 200, "setting {id}'s time zone: {answer}");
+        (id, token)
+    }
+
     /// Creates a user of the bootstrap org with `role` and returns their id and a token.
     pub async fn user_with_role(&self, role: &str) -> (String, String) {
         let email = format!("{}@example.com", ulid::Ulid::new().to_string().to_lowercase());

@@ -20,21 +20,6 @@ async fn server(backend: Backend, config: &str) -> Option<TestServer> {
     TestServer::start_with(backend, Options { config: config.into(), ..Options::default() }).await
 }
 
-/// A user of the bootstrap org with `role` in `zone`; their id and token.
-async fn person(server: &TestServer, role: &str, zone: &str) -> (String, String) {
-    let (id, token) = server.user_with_role(role).await;
-    let (status, _) = server
-        .call_as(
-            &server.token,
-            reqwest::Method::PATCH,
-            &format!("/api/v1/users/{id}"),
-            Some(&json!({"time_zone": zone})),
-        )
-        .await;
-    assert_eq!(status, 200);
-    (id, token)
-}
-
 fn clock(id: &str, kind: &str, at: &str) -> Value {
     json!({"id": id, "type": kind, "at": at})
 }
@@ -89,8 +74,8 @@ fn scenario() -> Vec<Value> {
 
 async fn days_are_folded_from_records_in_any_order(backend: Backend) {
     let Some(server) = server(backend, CONFIG).await else { return };
-    let (ada, ada_token) = person(&server, "developer", "Europe/Berlin").await;
-    let (bob, bob_token) = person(&server, "developer", "Europe/Berlin").await;
+    let (ada, ada_token) = server.user_in_zone("developer", "Europe/Berlin").await;
+    let (bob, bob_token) = server.user_in_zone("developer", "Europe/Berlin").await;
     let records = scenario();
     let answer = sync(&server, &ada_token, &records).await;
     assert_eq!(answer["accepted"].as_u64(), Some(records.len() as u64), "{answer}");
@@ -156,8 +141,8 @@ async fn listed(server: &TestServer, token: &str) -> usize {
 
 async fn people_see_their_own_records_and_managers_totals(backend: Backend) {
     let Some(server) = server(backend, CONFIG).await else { return };
-    let (ada, ada_token) = person(&server, "developer", "UTC").await;
-    let (_, bob_token) = person(&server, "developer", "UTC").await;
+    let (ada, ada_token) = server.user_in_zone("developer", "UTC").await;
+    let (_, bob_token) = server.user_in_zone("developer", "UTC").await;
     let (_, manager) = server.user_with_role("manager").await;
     let now = chrono::Utc::now();
     let beat = json!({"id": "hb", "type": "heartbeat", "at": (now - chrono::Duration::minutes(5)).to_rfc3339(), "project": "secret-project"});
@@ -196,7 +181,7 @@ async fn people_see_their_own_records_and_managers_totals(backend: Backend) {
 
 async fn a_rebuild_with_another_idle_timeout_recomputes_every_day(backend: Backend) {
     let Some(server) = server(backend, CONFIG).await else { return };
-    let (ada, token) = person(&server, "developer", "UTC").await;
+    let (ada, token) = server.user_in_zone("developer", "UTC").await;
     // 09:00 to 12:00 with heartbeats every 10 minutes: no gap over 15 minutes.
     let mut records =
         vec![clock("in", "clock_in", "2026-11-04T09:00:00Z"), clock("out", "clock_out", "2026-11-04T12:00:00Z")];
@@ -241,7 +226,7 @@ async fn the_real_wakatime_client_reports_heartbeats_and_no_file_path_is_stored(
         return;
     }
     let server = TestServer::start(Backend::Sqlite).await.expect("sqlite needs nothing");
-    let (_, token) = person(&server, "developer", "UTC").await;
+    let (_, token) = server.user_in_zone("developer", "UTC").await;
     let (status, created) =
         server.post_as(&token, "/api/v1/tokens", &json!({"name": "editor", "format": "uuid"})).await;
     assert_eq!(status, 201, "{created}");

@@ -36,6 +36,27 @@ pub struct NewEntry {
     pub subject: Option<String>,
 }
 
+impl NewEntry {
+    /// An event arriving now from outside any plugin call (a webhook, the host
+    /// itself): no cause, at depth 0, about no one.
+    pub fn arriving(org: &str, source: &str, kind: &str, payload: Value, dedupe_key: Option<String>) -> Self {
+        let now = crate::store::now_ms();
+        NewEntry {
+            id: ulid::Ulid::new().to_string(),
+            org: org.to_owned(),
+            source: source.to_owned(),
+            kind: kind.to_owned(),
+            dedupe_key,
+            occurred_at: now,
+            received_at: now,
+            payload,
+            cause: None,
+            depth: 0,
+            subject: None,
+        }
+    }
+}
+
 /// Where an appended entry ended up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Appended {

@@ -6,7 +6,7 @@
 use super::Bus;
 use super::log::{self, NewEntry};
 use crate::runtime::Runtime;
-use crate::store::{StoreError, now_ms};
+use crate::store::StoreError;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
@@ -19,20 +19,7 @@ pub const BAD_SIGNATURE_WINDOW_MS: i64 = 60_000;
 
 /// A `system.*` event for `org`; `dedupe` makes repeats within a window one event.
 pub fn entry(org: &str, kind: &str, payload: Value, dedupe: Option<String>) -> NewEntry {
-    let now = now_ms();
-    NewEntry {
-        id: ulid::Ulid::new().to_string(),
-        org: org.to_owned(),
-        source: SOURCE.to_owned(),
-        kind: kind.to_owned(),
-        dedupe_key: dedupe,
-        occurred_at: now,
-        received_at: now,
-        payload,
-        cause: None,
-        depth: 0,
-        subject: None,
-    }
+    NewEntry::arriving(org, SOURCE, kind, payload, dedupe)
 }
 
 /// Appends one event of `kind` to every org's log, in one transaction.

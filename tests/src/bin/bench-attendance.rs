@@ -90,18 +90,7 @@ async fn main() -> anyhow::Result<()> {
     let (_, manager) = server.user_with_role("manager").await;
     let mut people = Vec::new();
     for person in 0..args.people {
-        let (id, token) = server.user_with_role("developer").await;
-        let zone = ZONES[person % ZONES.len()].0;
-        let (status, _) = server
-            .call_as(
-                &server.token,
-                reqwest::Method::PATCH,
-                &format!("/api/v1/users/{id}"),
-                Some(&json!({"time_zone": zone})),
-            )
-            .await;
-        anyhow::ensure!(status == 200, "setting {id}'s time zone answered {status}");
-        people.push((id, token));
+        people.push(server.user_in_zone("developer", ZONES[person % ZONES.len()].0).await);
     }
     let start_of_month = month_start(args.days);
     let mut batches = Vec::new();

@@ -148,20 +148,7 @@ impl Ingest {
         if delivery_id.len() > 200 {
             return Err(Rejection::BadRequest("the delivery id is longer than 200 bytes".into()));
         }
-        let now = now_ms();
-        let entry = NewEntry {
-            id: ulid::Ulid::new().to_string(),
-            org: configured.org.clone(),
-            source: declared.name.clone(),
-            kind,
-            dedupe_key: Some(delivery_id),
-            occurred_at: now,
-            received_at: now,
-            payload,
-            cause: None,
-            depth: 0,
-            subject: None,
-        };
+        let entry = NewEntry::arriving(&configured.org, &declared.name, &kind, payload, Some(delivery_id));
         let timeout = Duration::from_millis(self.config.ack_timeout_ms);
         match self.writer.append(entry, timeout).await {
             Ok(appended) => Ok(Accepted { event_id: appended.id, duplicate: appended.duplicate }),
