@@ -25,5 +25,6 @@ pub mod ratelimit;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod stream;
 pub mod telemetry;
 pub mod wit;

@@ -14,6 +14,8 @@ use crate::runtime::Runtime;
 use crate::runtime::plugin::Origin;
 use crate::runtime::watcher::PluginDir;
 use crate::store::redis::Redis;
+use crate::stream::Hub;
+use crate::stream::tickets::Tickets;
 use crate::telemetry::Telemetry;
 use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -31,9 +33,10 @@ pub struct RunningServer {
     pub runtime: Runtime,
     shutdown: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
-    /// The watcher, delivery, schedules, notifications and Redis followers.
+    /// The watcher, delivery, schedules, notifications, the stream's tail and Redis followers.
     background: Vec<JoinHandle<()>>,
     redis: Option<Redis>,
+    stream: Hub,
 }
 
 /// Opens storage, loads plugins and starts serving on `settings.listen`.
@@ -83,17 +86,30 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
     let auth = Authenticator::new(runtime.db().clone(), redis.clone());
     if let (Some(url), Some(redis)) = (&settings.redis_url, &redis) {
         background.push(tokio::spawn(auth.clone().follow(url.clone())));
-        background.push(tokio::spawn(wake.bridge(redis.clone(), url.clone())));
+        background.push(tokio::spawn(wake.clone().bridge(redis.clone(), url.clone())));
     }
     let ingest = Ingest::new(runtime.clone(), writer);
     let limiter = match &redis {
         Some(redis) => RateLimiter::shared(redis.clone()),
         None => RateLimiter::in_process(),
     };
-    let notifier = Notifier::new(runtime.db().clone(), settings.file.alerts.clone(), telemetry.clone())?;
+    let notifier = Notifier::new(runtime.db().clone(), settings.file.alerts.clone(), telemetry.clone(), wake.clone())?;
     background.push(tokio::spawn(notifier.clone().run()));
-    let state =
-        AppState { runtime: runtime.clone(), bus, auth, telemetry, redis: redis.clone(), ingest, limiter, notifier };
+    let stream = Hub::new(runtime.db().clone(), settings.file.stream.clone(), telemetry.clone());
+    background.push(tokio::spawn(stream.clone().run(wake)));
+    let tickets = Tickets::new(redis.clone(), settings.file.stream.ticket_seconds);
+    let state = AppState {
+        runtime: runtime.clone(),
+        bus,
+        auth,
+        telemetry,
+        redis: redis.clone(),
+        ingest,
+        limiter,
+        notifier,
+        stream: stream.clone(),
+        tickets,
+    };
     let app = api::app(state, extras)?;
     let acceptor = TcpListener::bind(settings.listen)
         .into_acceptor()
@@ -117,7 +133,7 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
             .await
     });
     tracing::info!(%addr, plugins = runtime.registry().all().len(), "DevPulse is serving");
-    Ok(RunningServer { addr, runtime, shutdown, http, background, redis })
+    Ok(RunningServer { addr, runtime, shutdown, http, background, redis, stream })
 }
 
 impl RunningServer {
@@ -126,6 +142,8 @@ impl RunningServer {
         for task in &self.background {
             task.abort();
         }
+        // Open subscriptions end with a close message telling where to resume.
+        self.stream.stop();
         let _ = self.shutdown.send(());
         self.http.await??;
         if let Some(redis) = &self.redis {

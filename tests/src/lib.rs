@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub mod alarm;
+pub mod browser;
 pub mod fake_github;
 pub mod receiver;
+pub mod stream;
 
 /// Paths of the compiled fixture components, one constant per fixture crate.
 pub mod fixtures {
@@ -169,6 +171,9 @@ pub struct Options {
     /// The config file's TOML text.
     pub config: String,
     pub redis: bool,
+    /// HTML pages served beside the API at these paths (for browser tests,
+    /// which need the API's origin); not served again after a restart.
+    pub pages: Vec<(String, String)>,
 }
 
 /// A DevPulse server on a free loopback port.
@@ -222,7 +227,12 @@ impl TestServer {
             redis_url,
             file: FileConfig::parse(&options.config).expect("test config is valid TOML"),
         };
-        let server = devpulse::server::start(settings.clone()).await.expect("server starts");
+        let mut extras = devpulse::api::Extras::new();
+        for (path, html) in options.pages {
+            let page = poem::endpoint::make_sync(move |_| poem::web::Html(html.clone()));
+            extras.insert(path, poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(page)));
+        }
+        let server = devpulse::server::start_with(settings.clone(), extras).await.expect("server starts");
         let token = std::fs::read_to_string(data_dir.join(devpulse::identity::bootstrap::TOKEN_FILE))
             .expect("the first start writes the bootstrap token")
             .trim()
@@ -541,11 +551,15 @@ pub async fn deliver(http: &reqwest::Client, url: &str, headers: &[(&str, String
     send(request).await
 }
 
-/// The `devpulse` binary cargo built beside this test binary (`cargo nextest
-/// run --workspace` builds it with the host's own tests).
+/// The `devpulse` binary cargo built beside this test or benchmark binary
+/// (`cargo nextest run --workspace` builds it with the host's own tests).
 pub fn devpulse_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    // Tests live in target/<profile>/deps, benchmark binaries in target/<profile>.
+    let mut dir = exe.parent().expect("target/<profile>");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("target/<profile>");
+    }
     let binary = dir.join("devpulse");
     assert!(binary.exists(), "{} is missing: build the workspace first (scripts/test does)", binary.display());
     binary
@@ -557,6 +571,8 @@ pub struct ChildServer {
     pub data_dir: PathBuf,
     pub plugins_dir: PathBuf,
     pub database_url: String,
+    /// Redis, for replicas that share work through it.
+    pub redis_url: Option<String>,
     config: PathBuf,
     child: Option<std::process::Child>,
 }
@@ -571,6 +587,7 @@ impl ChildServer {
             data_dir: data_dir.to_owned(),
             plugins_dir: plugins_dir.to_owned(),
             database_url: database_url.to_owned(),
+            redis_url: None,
             config: config_path,
             child: None,
         };
@@ -578,9 +595,27 @@ impl ChildServer {
         server
     }
 
+    /// Like [`Self::start`], with Redis at `redis_url`.
+    pub async fn start_with_redis(
+        data_dir: &Path,
+        plugins_dir: &Path,
+        database_url: &str,
+        config: &str,
+        redis_url: &str,
+    ) -> Self {
+        let mut server = Self::start(data_dir, plugins_dir, database_url, config).await;
+        server.redis_url = Some(redis_url.to_owned());
+        server.restart().await;
+        server
+    }
+
     async fn spawn(&mut self) {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let child = std::process::Command::new(devpulse_binary())
+        let mut command = std::process::Command::new(devpulse_binary());
+        if let Some(redis) = &self.redis_url {
+            command.env("DEVPULSE_REDIS_URL", redis);
+        }
+        let child = command
             .arg("serve")
             .env("DEVPULSE_LISTEN", format!("127.0.0.1:{port}"))
             .env("DEVPULSE_DATA_DIR", &self.data_dir)
@@ -604,6 +639,11 @@ impl ChildServer {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("devpulse did not start at {}", self.base);
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
     }
 
     /// SIGKILL: no shutdown, no flush.

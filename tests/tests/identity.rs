@@ -315,6 +315,11 @@ async fn a_second_org_sees_nothing_of_the_first() {
         if item.get("get").is_none() || !path.starts_with("/api/v1") {
             continue;
         }
+        // The live stream never ends a response; tests/stream.rs covers its orgs.
+        let responses = &item["get"]["responses"];
+        if responses.get("101").is_some() || responses["200"]["content"].get("text/event-stream").is_some() {
+            continue;
+        }
         let concrete = concrete(path, &first_user);
         let (status, body) = server.get_as(&second, &concrete).await;
         walked += 1;

@@ -82,7 +82,7 @@ async fn a_token_over_its_limit_is_refused_in_one_process() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_a_token_s_limit_through_redis() {
-    let options = Options { config: CONFIG.into(), redis: true };
+    let options = Options { config: CONFIG.into(), redis: true, ..Options::default() };
     let Some(first) = TestServer::start_with(Backend::Postgres, options).await else {
         return;
     };

@@ -1,11 +1,13 @@
 //! An alert's transitions: raised (a new occurrence), updated, acknowledged
 //! and resolved. Each runs on the caller's transaction and writes the alert,
 //! its history row and the notifications it causes together, so a transition
-//! is never half-recorded and never notified without being recorded.
+//! is never half-recorded and never notified without being recorded. Each
+//! transition is also appended to the event log as `alerts.<transition>`.
 
 use super::channels;
 use super::model::{AlertError, AlertWrite, Links, NewAlert, State};
 use super::notify::outbox::{self, Reason};
+use crate::bus::log::{ALERTS_SOURCE, NewEntry};
 use crate::store::entities::{alert, alert_channel, alert_label, alert_transition};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -365,16 +367,41 @@ async fn record(
     changes: Option<Value>,
     now: i64,
 ) -> Result<(), AlertError> {
+    let actor_name = actor.name(&alert.source);
     let row = alert_transition::ActiveModel {
         seq: NotSet,
         alert_id: Set(alert.id.clone()),
         org: Set(alert.org.clone()),
         at: Set(now),
         kind: Set(kind.to_owned()),
-        actor: Set(actor.name(&alert.source)),
+        actor: Set(actor_name.clone()),
         comment: Set(comment),
         changes: Set(changes),
     };
     alert_transition::Entity::insert(row).exec(db).await?;
+    crate::bus::log::append(db, vec![transition_event(alert, kind, &actor_name, now)]).await?;
     Ok(())
+}
+
+/// The transition as an event of the log (`alerts.raised`, `alerts.updated`,
+/// `alerts.acknowledged`, `alerts.resolved`), so the live stream and plugins see
+/// it like any input. It is about the alert's subject, if any, which the log's
+/// reading rule uses to show it to the same people as the alert.
+fn transition_event(alert: &alert::Model, kind: &str, actor: &str, now: i64) -> NewEntry {
+    let payload = json!({
+        "alert_id": alert.id,
+        "key": alert.key,
+        "source": alert.source,
+        "occurrence": alert.occurrence,
+        "state": alert.state,
+        "severity": alert.severity,
+        "summary": alert.summary,
+        "labels": alert.labels,
+        "links": alert.links,
+        "actor": actor,
+        "at": chrono::DateTime::from_timestamp_millis(now).map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    });
+    let mut entry = NewEntry::arriving(&alert.org, ALERTS_SOURCE, &format!("alerts.{kind}"), payload, None);
+    entry.subject = alert.subject.clone();
+    entry
 }

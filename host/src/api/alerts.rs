@@ -450,6 +450,7 @@ impl AlertsApi {
         let (raised, outcome) = lifecycle::raise(&txn, &principal.org_id, API_SOURCE, &new, now_ms()).await?;
         audit::record(&txn, Entry::by(&principal, "alert.raise", &format!("alert/{}", raised.id))).await?;
         txn.commit().await?;
+        self.state.bus.wake().appended();
         let active = silences::active(self.db(), &principal.org_id, now_ms()).await?;
         Ok(match outcome {
             Raised::Opened => RaiseResponse::Opened(Json(view(raised, &active))),
@@ -474,6 +475,7 @@ impl AlertsApi {
         let acked = lifecycle::acknowledge(&txn, found, &principal.user_id, comment, now_ms()).await?;
         audit::record(&txn, Entry::by(&principal, "alert.acknowledge", &format!("alert/{}", acked.id))).await?;
         txn.commit().await?;
+        self.state.bus.wake().appended();
         Ok(Json(self.detail(&principal, &id.0).await?))
     }
 
@@ -494,6 +496,7 @@ impl AlertsApi {
             lifecycle::resolve(&txn, found, Actor::User(&principal.user_id), Some(body.0.comment.0), now_ms()).await?;
         audit::record(&txn, Entry::by(&principal, "alert.resolve", &format!("alert/{}", resolved.id))).await?;
         txn.commit().await?;
+        self.state.bus.wake().appended();
         Ok(Json(self.detail(&principal, &id.0).await?))
     }
 }

@@ -114,6 +114,8 @@ pub struct EventsApi {
 impl EventsApi {
     /// Events of the caller's org in log order (oldest first). An event about
     /// one person (an attendance record, say) is listed to that person alone.
+    /// Alert transitions (source `alerts`) follow the alerts' rule: one about a
+    /// person is listed to them and to managers, the others to managers and above.
     #[oai(path = "/events", method = "get", operation_id = "listEvents")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -135,12 +137,13 @@ impl EventsApi {
         let after = cursor.0.map_or(0, |cursor| cursor.0.parse::<i64>().unwrap_or(i64::MAX));
         let filter = Filter {
             source: source.0,
-            kind: kind.0,
+            kinds: kind.0.into_iter().collect(),
             from: from.0.map(|at| at.timestamp_millis()),
             to: to.0.map(|at| at.timestamp_millis()),
         };
         let db = self.state.runtime.db();
-        let rows = log::list(db, &principal.org_id, &principal.user_id, &filter, after, u64::from(limit.0) + 1).await?;
+        let reader = log::Reader::of(&principal);
+        let rows = log::list(db, &principal.org_id, &reader, &filter, after, u64::from(limit.0) + 1).await?;
         // The cursor is the position of the page's last event.
         let mut keyed: Vec<(String, event::Model)> = rows.into_iter().map(|row| (row.seq.to_string(), row)).collect();
         let next_cursor = pagination::next(&mut keyed, limit.0, |(key, _)| key);
@@ -152,7 +155,7 @@ impl EventsApi {
     async fn get(&self, auth: BearerAuth, id: Path<String>) -> Result<Json<EventDetail>, ApiError> {
         let principal = self.state.authorize(&auth, Role::Developer).await?;
         let db = self.state.runtime.db();
-        let event = log::get(db, &principal.org_id, &principal.user_id, &id.0)
+        let event = log::get(db, &principal.org_id, &log::Reader::of(&principal), &id.0)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no event {} in this org", id.0)))?;
         let letters = cursors::dead_letters_of_event(db, event.seq).await?;

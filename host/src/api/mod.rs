@@ -19,6 +19,7 @@ pub mod problem;
 pub mod rate_limit;
 pub mod rebuilds;
 pub mod silences;
+pub mod stream;
 pub mod system;
 pub mod tokens;
 pub mod users;
@@ -51,6 +52,9 @@ pub struct AppState {
     pub limiter: crate::ratelimit::RateLimiter,
     /// Sends alert notifications; the API uses it for channel tests.
     pub notifier: crate::alerts::notify::Notifier,
+    /// The live stream of the log.
+    pub stream: crate::stream::Hub,
+    pub tickets: crate::stream::tickets::Tickets,
 }
 
 /// The route label of a plugin operation, for metrics (the template, not the URL).
@@ -72,6 +76,7 @@ type HostApi = (
     alerts::AlertsApi,
     alert_channels::AlertChannelsApi,
     silences::SilencesApi,
+    stream::StreamApi,
 );
 
 impl AppState {
@@ -104,6 +109,7 @@ fn service(state: &AppState) -> OpenApiService<HostApi, ()> {
         alerts::AlertsApi { state: state.clone() },
         alert_channels::AlertChannelsApi { state: state.clone() },
         silences::SilencesApi { state: state.clone() },
+        stream::StreamApi { state: state.clone() },
     );
     OpenApiService::new(api, "DevPulse", env!("CARGO_PKG_VERSION"))
         .description(

@@ -328,3 +328,9 @@ impl<G: Grammar> ToJSON for Pattern<G> {
         Some(Value::from(self.0.as_str()))
     }
 }
+
+impl<G: Grammar> ParseFromParameter for Pattern<G> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Self::parse_from_json(Some(Value::from(value))).map_err(ParseError::propagate)
+    }
+}

@@ -49,7 +49,7 @@ impl Role {
 }
 
 /// The caller of one request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Principal {
     pub user_id: String,
     pub org_id: String,

@@ -24,15 +24,19 @@ pub enum Format {
     /// A random UUID (122 random bits), for clients that accept nothing else as
     /// a key, such as WakaTime's editor plugins.
     Uuid,
+    /// `dpt_` and 256 random bits: a single-use live-stream ticket, which may
+    /// travel in a URL where a token must not.
+    Ticket,
 }
 
 /// A new random secret from the OS, in `format`.
 pub fn generate(format: Format) -> Result<String, getrandom::Error> {
     match format {
-        Format::Opaque => {
+        Format::Opaque | Format::Ticket => {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes)?;
-            Ok(format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+            let prefix = if format == Format::Ticket { "dpt_" } else { PREFIX };
+            Ok(format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
         }
         Format::Uuid => {
             let mut bytes = [0u8; 16];

@@ -227,10 +227,27 @@ pub async fn head(db: &impl ConnectionTrait, org: &str) -> Result<i64, StoreErro
     Ok(max.flatten().unwrap_or(0))
 }
 
-/// One event of `org` by its public id.
 /// One event of `org` by its id, if `reader` may read it.
-pub async fn get(db: &impl ConnectionTrait, org: &str, reader: &str, id: &str) -> Result<Option<Model>, StoreError> {
+pub async fn get(
+    db: &impl ConnectionTrait,
+    org: &str,
+    reader: &Reader<'_>,
+    id: &str,
+) -> Result<Option<Model>, StoreError> {
     Ok(Entity::find().filter(Column::Org.eq(org)).filter(Column::Id.eq(id)).filter(readable_by(reader)).one(db).await?)
+}
+
+/// Events of every org after position `after`, in log order: what the live
+/// stream fans out.
+pub async fn after(db: &impl ConnectionTrait, after: i64, limit: u64) -> Result<Vec<Model>, StoreError> {
+    Ok(Entity::find().filter(Column::Seq.gt(after)).order_by_asc(Column::Seq).limit(limit).all(db).await?)
+}
+
+/// The highest position of the whole log, 0 when empty.
+pub async fn end(db: &impl ConnectionTrait) -> Result<i64, StoreError> {
+    let max: Option<Option<i64>> =
+        Entity::find().select_only().column_as(Expr::col(Column::Seq).max(), "end").into_tuple().one(db).await?;
+    Ok(max.flatten().unwrap_or(0))
 }
 
 /// One event by its position.
@@ -242,23 +259,58 @@ pub async fn at(db: &impl ConnectionTrait, seq: i64) -> Result<Option<Model>, St
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
     pub source: Option<String>,
-    pub kind: Option<String>,
+    /// Kinds or patterns (`github.*`); empty: every kind.
+    pub kinds: Vec<String>,
     /// Occurred at or after, in milliseconds since the epoch.
     pub from: Option<i64>,
     /// Occurred before.
     pub to: Option<i64>,
 }
 
-/// Who reads the log: events about a person are theirs alone.
-pub fn readable_by(user: &str) -> Condition {
-    Condition::any().add(Column::Subject.is_null()).add(Column::Subject.eq(user))
+/// The source of alert transitions in the log (`alerts.raised`, ...).
+pub const ALERTS_SOURCE: &str = "alerts";
+
+/// Who reads the log, and what decides it.
+#[derive(Clone, Copy, Debug)]
+pub struct Reader<'a> {
+    pub user: &'a str,
+    /// Managers and above read every alert transition of the org.
+    pub manager: bool,
+}
+
+impl<'a> Reader<'a> {
+    pub fn of(principal: &'a crate::auth::Principal) -> Self {
+        Reader { user: &principal.user_id, manager: principal.role >= crate::auth::Role::Manager }
+    }
+}
+
+/// Who reads the log: events about a person are theirs alone, except alert
+/// transitions, which follow the alerts' own rule: one about a person is theirs
+/// and their managers', the others are for managers and above.
+pub fn readable_by(reader: &Reader<'_>) -> Condition {
+    let not_alert = Column::Source.ne(ALERTS_SOURCE);
+    let own = Column::Subject.eq(reader.user);
+    if reader.manager {
+        return Condition::any().add(Column::Subject.is_null()).add(own).add(Column::Source.eq(ALERTS_SOURCE));
+    }
+    Condition::any().add(Condition::all().add(Column::Subject.is_null()).add(not_alert)).add(own)
+}
+
+/// True when `reader` may read `event`; the in-memory twin of [`readable_by`].
+pub fn may_read(reader: &Reader<'_>, event: &Model) -> bool {
+    match event.subject.as_deref() {
+        Some(subject) if subject == reader.user => true,
+        _ if event.source == ALERTS_SOURCE => reader.manager,
+        Some(_) => false,
+        None => true,
+    }
 }
 
 /// Events of `org` that `reader` may read, in log order after position `after`.
 pub async fn list(
     db: &impl ConnectionTrait,
     org: &str,
-    reader: &str,
+    reader: &Reader<'_>,
     filter: &Filter,
     after: i64,
     limit: u64,
@@ -268,8 +320,8 @@ pub async fn list(
     if let Some(source) = &filter.source {
         query = query.filter(Column::Source.eq(source.as_str()));
     }
-    if let Some(kind) = &filter.kind {
-        query = query.filter(matching(std::slice::from_ref(kind)));
+    if !filter.kinds.is_empty() {
+        query = query.filter(matching(&filter.kinds));
     }
     if let Some(from) = filter.from {
         query = query.filter(Column::OccurredAt.gte(from));

@@ -94,9 +94,10 @@ impl WriteSet {
         self
     }
 
-    /// True when committing appends to the event log, so deliveries should wake.
+    /// True when committing may append to the event log (emitted events, alert
+    /// transitions), so deliveries and the live stream should wake.
     pub fn emits(&self) -> bool {
-        !self.events.is_empty()
+        !self.events.is_empty() || !self.alerts.is_empty()
     }
 
     /// The document as this call sees it.

@@ -176,6 +176,40 @@ impl Default for AlertsConfig {
     }
 }
 
+/// The live stream (`GET /api/v1/stream`, `/api/v1/stream/sse`), `[stream]` in the config file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    /// How long a ticket from `POST /api/v1/stream/tickets` may wait before its one use.
+    pub ticket_seconds: u64,
+    /// How often an idle subscriber gets a keep-alive (an SSE comment, a WebSocket ping).
+    pub keep_alive_seconds: u64,
+    /// The reconnection delay SSE clients are told to use (`retry:`).
+    pub retry_ms: u64,
+    /// Concurrent subscriptions one token may hold on one replica.
+    pub max_per_token: usize,
+    /// Concurrent subscriptions one org may hold on one replica.
+    pub max_per_org: usize,
+    /// Events a replica keeps for subscribers that fall behind; one further behind catches up from the log.
+    pub buffer_events: usize,
+    /// A subscriber that has not taken a message within this long is closed (it resumes from its last position).
+    pub send_timeout_seconds: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            ticket_seconds: 30,
+            keep_alive_seconds: 15,
+            retry_ms: 3000,
+            max_per_token: 20,
+            max_per_org: 1000,
+            buffer_events: 1024,
+            send_timeout_seconds: 30,
+        }
+    }
+}
+
 /// The config file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -186,6 +220,7 @@ pub struct FileConfig {
     pub ingest: IngestConfig,
     pub rate_limits: RateLimitConfig,
     pub alerts: AlertsConfig,
+    pub stream: StreamConfig,
     pub plugins: BTreeMap<String, PluginConfig>,
 }
 
@@ -241,6 +276,17 @@ impl FileConfig {
         }
         if !alerts.public_url.is_empty() && reqwest::Url::parse(&alerts.public_url).is_err() {
             return Err(ConfigError::Invalid("alerts.public_url must be an absolute URL"));
+        }
+        let stream = &self.stream;
+        if stream.ticket_seconds < 1
+            || stream.keep_alive_seconds < 1
+            || stream.send_timeout_seconds < 1
+            || stream.buffer_events < 16
+        {
+            return Err(ConfigError::Invalid(
+                "stream.ticket_seconds, keep_alive_seconds and send_timeout_seconds must be at least 1, \
+                 buffer_events at least 16",
+            ));
         }
         let max = MAX_PLUGIN_MEMORY_MIB;
         for (plugin, config) in &self.plugins {

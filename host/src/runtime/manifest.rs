@@ -237,7 +237,8 @@ fn valid_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-fn valid_pattern(pattern: &str) -> bool {
+/// A subscription pattern: `*`, a kind, or a kind stem and `.*`.
+pub fn valid_pattern(pattern: &str) -> bool {
     let stem = pattern.strip_suffix(".*").unwrap_or(pattern);
     pattern == "*" || crate::capabilities::events::valid_kind(stem)
 }

@@ -1,5 +1,6 @@
 //! Optional Redis (fred): the readiness check, waking other replicas when the
-//! log grows, shared rate limits; cross-replica features build on the same client.
+//! log grows, shared rate limits, stream tickets; cross-replica features build
+//! on the same client.
 
 use fred::prelude::*;
 
@@ -26,6 +27,17 @@ impl Redis {
     /// Runs a Lua `script` on one key with one argument, answering a count.
     pub async fn eval_count(&self, script: &str, key: &str, arg: u64) -> Result<u64, Error> {
         self.client.eval::<u64, _, _, _>(script, vec![key], vec![arg]).await
+    }
+
+    /// Stores `value` under `key` for `ttl_ms`.
+    pub async fn put_for(&self, key: &str, value: &str, ttl_ms: u64) -> Result<(), Error> {
+        let expire = Some(Expiration::PX(ttl_ms as i64));
+        self.client.set::<(), _, _>(key, value, expire, None, false).await
+    }
+
+    /// Reads and deletes `key` in one step, so only one caller gets its value.
+    pub async fn take(&self, key: &str) -> Result<Option<String>, Error> {
+        self.client.getdel::<Option<String>, _>(key).await
     }
 
     pub async fn quit(&self) {

@@ -21,6 +21,11 @@ pub struct Telemetry {
     delivery_oldest: GaugeVec,
     alerts: IntGaugeVec,
     notifications: IntCounterVec,
+    stream_connections: IntGaugeVec,
+    stream_messages: IntCounterVec,
+    stream_lag: HistogramVec,
+    stream_catch_ups: IntCounterVec,
+    stream_closes: IntCounterVec,
 }
 
 const BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
@@ -93,8 +98,48 @@ impl Telemetry {
             &["channel_type", "outcome"],
         )
         .expect("valid metric");
+        let stream_connections = IntGaugeVec::new(
+            Opts::new("devpulse_stream_connections", "Open live-stream subscriptions by transport (ws, sse)"),
+            &["transport"],
+        )
+        .expect("valid metric");
+        let stream_messages = IntCounterVec::new(
+            Opts::new("devpulse_stream_messages_total", "Events sent to live-stream subscribers by transport"),
+            &["transport"],
+        )
+        .expect("valid metric");
+        let stream_lag = HistogramVec::new(
+            HistogramOpts::new(
+                "devpulse_stream_lag_seconds",
+                "Time from an event's receipt to its sending to a live-stream subscriber",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["transport"],
+        )
+        .expect("valid metric");
+        let stream_catch_ups = IntCounterVec::new(
+            Opts::new(
+                "devpulse_stream_catch_ups_total",
+                "Subscribers that fell behind the replica's buffer and caught up from the log",
+            ),
+            &["transport"],
+        )
+        .expect("valid metric");
+        let stream_closes = IntCounterVec::new(
+            Opts::new(
+                "devpulse_stream_closes_total",
+                "Live-stream subscriptions ended, by reason (client, slow, shutdown, error)",
+            ),
+            &["transport", "reason"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(alerts.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(stream_connections.clone()),
+            Box::new(stream_messages.clone()),
+            Box::new(stream_lag.clone()),
+            Box::new(stream_catch_ups.clone()),
+            Box::new(stream_closes.clone()),
             Box::new(notifications.clone()),
             Box::new(ingest.clone()),
             Box::new(delivery_retries.clone()),
@@ -123,7 +168,31 @@ impl Telemetry {
             delivery_oldest,
             alerts,
             notifications,
+            stream_connections,
+            stream_messages,
+            stream_lag,
+            stream_catch_ups,
+            stream_closes,
         }
+    }
+
+    /// A live-stream subscription opened (+1) or ended (-1).
+    pub fn stream_connection(&self, transport: &str, delta: i64) {
+        self.stream_connections.with_label_values(&[transport]).add(delta);
+    }
+
+    /// An event sent to a subscriber, `age` after it was received.
+    pub fn stream_message(&self, transport: &str, age: Duration) {
+        self.stream_messages.with_label_values(&[transport]).inc();
+        self.stream_lag.with_label_values(&[transport]).observe(age.as_secs_f64());
+    }
+
+    pub fn stream_catch_up(&self, transport: &str) {
+        self.stream_catch_ups.with_label_values(&[transport]).inc();
+    }
+
+    pub fn stream_close(&self, transport: &str, reason: &str) {
+        self.stream_closes.with_label_values(&[transport, reason]).inc();
     }
 
     pub fn http_request(&self, route: &str, status: u16, took: Duration) {

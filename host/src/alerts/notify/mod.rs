@@ -12,6 +12,7 @@ use super::channels::{self, Kind};
 use super::lifecycle::{self, Actor};
 use super::model::{AlertError, Snapshot};
 use super::targets;
+use crate::bus::wake::Wake;
 use crate::config::AlertsConfig;
 use crate::store::entities::{alert, alert_channel, notification};
 use crate::store::now_ms;
@@ -48,14 +49,21 @@ pub struct Notifier {
     client: reqwest::Client,
     config: AlertsConfig,
     telemetry: Telemetry,
+    /// Told when a timeout resolves an alert: the transition is in the log.
+    wake: Wake,
 }
 
 impl Notifier {
-    pub fn new(db: DatabaseConnection, config: AlertsConfig, telemetry: Telemetry) -> Result<Self, AlertError> {
+    pub fn new(
+        db: DatabaseConnection,
+        config: AlertsConfig,
+        telemetry: Telemetry,
+        wake: Wake,
+    ) -> Result<Self, AlertError> {
         let timeout = Duration::from_secs(config.send_timeout_seconds);
         let client = targets::client(config.allow_private_targets, timeout)
             .map_err(|err| AlertError::Invalid(err.to_string()))?;
-        Ok(Notifier { db, client, config, telemetry })
+        Ok(Notifier { db, client, config, telemetry, wake })
     }
 
     pub fn config(&self) -> &AlertsConfig {
@@ -245,7 +253,10 @@ impl Notifier {
             for found in due {
                 let txn = self.db.begin().await?;
                 match lifecycle::resolve(&txn, found, Actor::Timeout, None, now).await {
-                    Ok(_) => txn.commit().await?,
+                    Ok(_) => {
+                        txn.commit().await?;
+                        self.wake.appended();
+                    }
                     // Raised again, or resolved by someone else, meanwhile.
                     Err(AlertError::Conflict(_)) => txn.rollback().await?,
                     Err(err) => return Err(err),
