@@ -227,6 +227,71 @@ async fn tickets_work_once_and_expire(backend: Backend) {
     server.stop().await;
 }
 
+/// With the smallest ring (16 events) and 300 deliveries at once, every
+/// subscriber falls behind the ring and catches up from the log: each still
+/// gets every event once, in order.
+async fn a_subscriber_that_falls_behind_catches_up_from_the_log(backend: Backend) {
+    let config = "[stream]\nbuffer_events = 16\n[rate_limits]\nper_webhook_source = 0\n";
+    let Some(server) = start(backend, config).await else { return };
+    let path = server.configure_hook("github", SECRET).await;
+    let mut ws = WsClient::connect(&server.base, Auth::Token(&server.token), "kind=github.*").await.unwrap();
+    let mut sse = SseClient::connect(&server.http, &server.base, Auth::Token(&server.token), "kind=github.*", None)
+        .await
+        .unwrap();
+    let server = std::sync::Arc::new(server);
+    let deliveries = (1..=300).map(|n| {
+        let (server, path) = (server.clone(), path.clone());
+        tokio::spawn(async move { ping(&server, &path, n).await })
+    });
+    for delivery in deliveries.collect::<Vec<_>>() {
+        delivery.await.unwrap();
+    }
+    let (_, listed) = server.get("/api/v1/events?kind=github.*&limit=200").await;
+    let (_, rest) = server.get(&format!("/api/v1/events?kind=github.*&limit=200&cursor={}", listed["next_cursor"].as_str().unwrap())).await;
+    let logged = [listed["items"].as_array().unwrap().clone(), rest["items"].as_array().unwrap().clone()].concat();
+    assert_eq!(logged.len(), 300);
+    assert_eq!(ids(&ws.take(300, WAIT).await), ids(&logged), "every event once, in log order");
+    assert_eq!(ids(&sse.take(300, WAIT).await), ids(&logged), "every event once, in log order");
+    assert_eq!(ws.next(QUIET).await, None);
+    let metrics = server.text("/metrics").await;
+    let catch_ups: u64 = metrics
+        .lines()
+        .filter(|line| line.starts_with("devpulse_stream_catch_ups_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(catch_ups >= 1, "the subscribers fell behind the ring of 16:\n{metrics}");
+    std::sync::Arc::into_inner(server).unwrap().stop().await;
+}
+
+/// A subscriber that stops reading is let go after the send timeout, so it
+/// holds no memory or place for long; the others go on.
+async fn a_subscriber_that_stops_reading_is_closed(backend: Backend) {
+    let config = "[stream]\nsend_timeout_seconds = 1\n";
+    let Some(server) = start(backend, config).await else { return };
+    let path = server.configure_hook("github", SECRET).await;
+    let stuck = WsClient::connect(&server.base, Auth::Token(&server.token), "kind=github.*").await.unwrap();
+    let mut reading = WsClient::connect(&server.base, Auth::Token(&server.token), "kind=github.*").await.unwrap();
+    // 32 MiB of events: more than the kernel buffers of a connection nobody reads.
+    let zen = "z".repeat(1 << 20);
+    for n in 0..32 {
+        let body = serde_json::to_vec(&json!({"zen": zen, "hook_id": n})).unwrap();
+        let (status, ack) = server.deliver_github(&path, SECRET, "ping", &format!("big-{n}"), &body).await;
+        assert_eq!(status, 202, "{ack}");
+        assert_eq!(reading.take(1, WAIT).await.len(), 1);
+    }
+    let closed = server
+        .wait_for(WAIT, || async {
+            let metrics = server.text("/metrics").await;
+            metrics.contains("devpulse_stream_closes_total{reason=\"slow\",transport=\"ws\"} 1").then_some(())
+        })
+        .await;
+    assert!(closed.is_some(), "the stuck subscriber was closed: {}", server.text("/metrics").await);
+    let metrics = server.text("/metrics").await;
+    assert!(metrics.contains("devpulse_stream_connections{transport=\"ws\"} 1"), "{metrics}");
+    drop(stuck);
+    server.stop().await;
+}
+
 /// With Redis (and PostgreSQL), a subscriber on replica B hears an event
 /// ingested through replica A; on SQLite the replicas share the file.
 async fn a_subscriber_on_one_replica_hears_another(backend: Backend) {
@@ -247,5 +312,7 @@ on_both_backends!(
     events_arrive_live_and_resume_exactly,
     each_subscriber_sees_what_it_may_read,
     tickets_work_once_and_expire,
+    a_subscriber_that_falls_behind_catches_up_from_the_log,
+    a_subscriber_that_stops_reading_is_closed,
     a_subscriber_on_one_replica_hears_another,
 );

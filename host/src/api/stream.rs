@@ -275,7 +275,6 @@ impl StreamApi {
         let config = WebSocketConfig::default()
             .read_buffer_size(4096)
             .write_buffer_size(0)
-            .max_write_buffer_size(1 << 20)
             .max_message_size(Some(64 << 10))
             .max_frame_size(Some(64 << 10));
         let upgraded = socket.config(config).on_upgrade(move |socket| serve_websocket(hub, subscriber, socket));
