@@ -111,7 +111,7 @@ pub struct KindGrammar;
 
 impl Grammar for KindGrammar {
     const NAME: &'static str = "KindPattern";
-    const PATTERN: &'static str = r"^(\*|[a-z0-9._-]{1,128})$";
+    const PATTERN: &'static str = r"^(\*|[a-z0-9._-]{1,128}(\.\*)?)$";
     const MAX_LENGTH: usize = 130;
     const DESCRIPTION: &'static str = "An event kind (`github.pull.updated`), a kind stem and `.*` (`github.*`), or `*`: lowercase letters, \
          digits, `.`, `_` and `-`.";
@@ -447,4 +447,31 @@ async fn feed_sse(hub: Hub, mut subscriber: Subscriber, sender: mpsc::Sender<Eve
 /// The receiving end of a channel as a stream.
 fn tokio_stream_of<T: Send + 'static>(mut receiver: mpsc::Receiver<T>) -> impl futures::Stream<Item = T> + Send {
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Grammar, KindGrammar};
+
+    /// The documented pattern and the server's check accept the same patterns.
+    #[test]
+    fn the_kind_pattern_and_its_check_agree() {
+        let pattern = regex::Regex::new(KindGrammar::PATTERN).unwrap();
+        for (text, valid) in [
+            ("*", true),
+            ("github.*", true),
+            ("github.pull.updated", true),
+            ("system.plugin_failed", true),
+            ("..*", true),
+            ("", false),
+            (".*", false),
+            ("github*", false),
+            ("Github.*", false),
+            ("a.*.*", false),
+            ("a b", false),
+        ] {
+            assert_eq!(KindGrammar::check(text), valid, "check {text:?}");
+            assert_eq!(pattern.is_match(text), valid, "pattern {text:?}");
+        }
+    }
 }
