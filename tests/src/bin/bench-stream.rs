@@ -39,7 +39,8 @@ const SECRET: &str = "a github secret of 16+ bytes";
 fn config(subscribers: usize) -> String {
     format!(
         "[rate_limits]\nper_token = 0\nper_webhook_source = 0\n\
-         [stream]\nmax_per_token = {subscribers}\nmax_per_org = {subscribers}\n"
+         [stream]\nmax_per_token = {limit}\nmax_per_org = {limit}\n",
+        limit = subscribers + 1
     )
 }
 
