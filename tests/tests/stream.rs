@@ -247,7 +247,9 @@ async fn a_subscriber_that_falls_behind_catches_up_from_the_log(backend: Backend
         delivery.await.unwrap();
     }
     let (_, listed) = server.get("/api/v1/events?kind=github.*&limit=200").await;
-    let (_, rest) = server.get(&format!("/api/v1/events?kind=github.*&limit=200&cursor={}", listed["next_cursor"].as_str().unwrap())).await;
+    let (_, rest) = server
+        .get(&format!("/api/v1/events?kind=github.*&limit=200&cursor={}", listed["next_cursor"].as_str().unwrap()))
+        .await;
     let logged = [listed["items"].as_array().unwrap().clone(), rest["items"].as_array().unwrap().clone()].concat();
     assert_eq!(logged.len(), 300);
     assert_eq!(ids(&ws.take(300, WAIT).await), ids(&logged), "every event once, in log order");
