@@ -95,7 +95,7 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
     };
     let notifier = Notifier::new(runtime.db().clone(), settings.file.alerts.clone(), telemetry.clone(), wake.clone())?;
     background.push(tokio::spawn(notifier.clone().run()));
-    let stream = Hub::new(runtime.db().clone(), settings.file.stream.clone(), telemetry.clone());
+    let stream = Hub::new(runtime.reader().clone(), settings.file.stream.clone(), telemetry.clone());
     background.push(tokio::spawn(stream.clone().run(wake)));
     let tickets = Tickets::new(redis.clone(), settings.file.stream.ticket_seconds);
     let state = AppState {

@@ -372,11 +372,15 @@ impl AlertsApi {
         self.state.runtime.db()
     }
 
+    fn reader(&self) -> &DatabaseConnection {
+        self.state.runtime.reader()
+    }
+
     async fn detail(&self, principal: &Principal, id: &str) -> Result<AlertDetail, ApiError> {
-        let found = query::get(self.db(), principal, id).await?;
-        let history = query::history(self.db(), &found.id).await?.into_iter().map(transition).collect();
-        let next_id = query::next_occurrence(self.db(), &found).await?;
-        let active = silences::active(self.db(), &principal.org_id, now_ms()).await?;
+        let found = query::get(self.reader(), principal, id).await?;
+        let history = query::history(self.reader(), &found.id).await?.into_iter().map(transition).collect();
+        let next_id = query::next_occurrence(self.reader(), &found).await?;
+        let active = silences::active(self.reader(), &principal.org_id, now_ms()).await?;
         Ok(AlertDetail { alert: view(found, &active), history, next_id })
     }
 }
@@ -415,9 +419,10 @@ impl AlertsApi {
             until: until.0.map(|at| at.timestamp_millis()),
         };
         let before = cursor.0.map(|cursor| cursor.0);
-        let mut rows = query::list(self.db(), &principal, &filter, before.as_deref(), u64::from(limit.0) + 1).await?;
+        let mut rows =
+            query::list(self.reader(), &principal, &filter, before.as_deref(), u64::from(limit.0) + 1).await?;
         let next_cursor = pagination::next(&mut rows, limit.0, |found| &found.id);
-        let active = silences::active(self.db(), &principal.org_id, now_ms()).await?;
+        let active = silences::active(self.reader(), &principal.org_id, now_ms()).await?;
         Ok(Json(AlertPage { items: rows.into_iter().map(|found| view(found, &active)).collect(), next_cursor }))
     }
 

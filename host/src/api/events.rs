@@ -141,7 +141,7 @@ impl EventsApi {
             from: from.0.map(|at| at.timestamp_millis()),
             to: to.0.map(|at| at.timestamp_millis()),
         };
-        let db = self.state.runtime.db();
+        let db = self.state.runtime.reader();
         let reader = log::Reader::of(&principal);
         let rows = log::list(db, &principal.org_id, &reader, &filter, after, u64::from(limit.0) + 1).await?;
         // The cursor is the position of the page's last event.
@@ -154,7 +154,7 @@ impl EventsApi {
     #[oai(path = "/events/:id", method = "get", operation_id = "getEvent")]
     async fn get(&self, auth: BearerAuth, id: Path<String>) -> Result<Json<EventDetail>, ApiError> {
         let principal = self.state.authorize(&auth, Role::Developer).await?;
-        let db = self.state.runtime.db();
+        let db = self.state.runtime.reader();
         let event = log::get(db, &principal.org_id, &log::Reader::of(&principal), &id.0)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no event {} in this org", id.0)))?;

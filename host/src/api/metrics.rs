@@ -96,7 +96,7 @@ impl MetricsApi {
         cursor: Query<Option<Cursor>>,
     ) -> Result<Json<SeriesPage>, ApiError> {
         let principal = self.state.authorize(&auth, Role::Manager).await?;
-        let db = self.state.runtime.db();
+        let db = self.state.runtime.reader();
         let after = cursor.0.map(|cursor| cursor.0);
         let plugins: Vec<String> = metric_series::Entity::find()
             .select_only()
@@ -199,7 +199,9 @@ impl MetricsApi {
         let groups = if query.from < query.to {
             let generation = self.state.bus.generations().live(&plugin.0, &principal.org_id).await?;
             let scope = Scope { plugin: plugin.0.clone(), org: principal.org_id.clone(), generation };
-            query::run(self.state.runtime.db(), self.state.runtime.series_index(), &scope, &query).await.map_err(bad)?
+            query::run(self.state.runtime.reader(), self.state.runtime.series_index(), &scope, &query)
+                .await
+                .map_err(bad)?
         } else {
             Vec::new()
         };

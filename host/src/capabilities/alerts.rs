@@ -76,7 +76,7 @@ impl Host for CallState {
         // Open when raised earlier in this call, or stored open and not resolved earlier in it.
         let open = match self.writes.alert_pending(&key) {
             Some(open) => open,
-            None => match crate::alerts::lifecycle::open(&self.services.db, &scope.org, &scope.plugin, &key).await {
+            None => match crate::alerts::lifecycle::open(&self.services.read, &scope.org, &scope.plugin, &key).await {
                 Ok(found) => found.is_some(),
                 Err(err) => return Ok(Err(PluginError::Unavailable(err.to_string()))),
             },

@@ -41,7 +41,7 @@ impl CallState {
 
     async fn identity_get(&mut self, id: String) -> Result<Option<User>, PluginError> {
         let org = self.org()?;
-        let db = &self.services.db;
+        let db = &self.services.read;
         match identity::user_in_org(db, &org, &id).await.map_err(unavailable)? {
             Some(user) => Ok(Some(to_wit(db, user).await?)),
             None => Ok(None),
@@ -50,7 +50,7 @@ impl CallState {
 
     async fn identity_find(&mut self, provider: String, login: String) -> Result<Option<User>, PluginError> {
         let org = self.org()?;
-        let db = &self.services.db;
+        let db = &self.services.read;
         let Some(link) =
             user_identity::Entity::find_by_id((org.clone(), provider, login)).one(db).await.map_err(unavailable)?
         else {
@@ -64,7 +64,7 @@ impl CallState {
 
     async fn identity_list(&mut self, cursor: Option<String>, limit: u32) -> Result<UserPage, PluginError> {
         let org = self.org()?;
-        let db = &self.services.db;
+        let db = &self.services.read;
         let after = cursor.as_deref().map(decode_cursor).transpose()?;
         let limit = limit.clamp(1, MAX_PAGE);
         let mut rows =

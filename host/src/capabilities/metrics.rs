@@ -91,7 +91,7 @@ impl CallState {
             Some(read) => read.series(query.agg),
             None => {
                 let read =
-                    query::read(&self.services.db, &self.services.series, &scope, &query).await.map_err(invalid)?;
+                    query::read(&self.services.read, &self.services.series, &scope, &query).await.map_err(invalid)?;
                 let series = read.series(query.agg);
                 if self.metric_reads.len() == MAX_READS_KEPT {
                     self.metric_reads.remove(0);

@@ -37,6 +37,8 @@ impl ResourceLimiter for MemoryCap {
 #[derive(Clone)]
 pub struct Services {
     pub db: DatabaseConnection,
+    /// Where reads outside a transaction go (see [`crate::store::readers`]).
+    pub read: DatabaseConnection,
     pub http: reqwest::Client,
     /// Longest cause chain an emitted event may extend.
     pub max_event_depth: i32,

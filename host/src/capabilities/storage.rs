@@ -45,7 +45,7 @@ impl CallState {
     async fn storage_get(&mut self, key: String) -> Result<Option<String>, PluginError> {
         let scope = scope(self)?;
         check_key(&key)?;
-        let value = self.writes.get(&self.services.db, &scope, &key).await.map_err(unavailable)?;
+        let value = self.writes.get(&self.services.read, &scope, &key).await.map_err(unavailable)?;
         Ok(value.map(|value| value.to_string()))
     }
 
@@ -66,7 +66,7 @@ impl CallState {
         let scope = scope(self)?;
         check_key(&key)?;
         check_write_budget(self)?;
-        self.writes.delete(&self.services.db, &scope, &key).await.map_err(unavailable)
+        self.writes.delete(&self.services.read, &scope, &key).await.map_err(unavailable)
     }
 
     async fn storage_scan(&mut self, prefix: String, cursor: Option<String>, limit: u32) -> Result<Page, PluginError> {
@@ -76,7 +76,7 @@ impl CallState {
         // One extra row tells whether another page follows.
         let mut rows = self
             .writes
-            .scan(&self.services.db, &scope, &prefix, after.as_deref(), limit + 1)
+            .scan(&self.services.read, &scope, &prefix, after.as_deref(), limit + 1)
             .await
             .map_err(unavailable)?;
         let next_cursor = cursor::next_page(&mut rows, limit, |(key, _)| key);
@@ -86,7 +86,7 @@ impl CallState {
 
     async fn storage_count(&mut self, prefix: String) -> Result<u64, PluginError> {
         let scope = scope(self)?;
-        self.writes.count(&self.services.db, &scope, &prefix).await.map_err(unavailable)
+        self.writes.count(&self.services.read, &scope, &prefix).await.map_err(unavailable)
     }
 }
 

@@ -61,6 +61,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wit::Plugin::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |state| state)?;
         let services = Services {
+            read: crate::store::readers(&db),
             db,
             http: reqwest::Client::builder().user_agent(concat!("devpulse/", env!("CARGO_PKG_VERSION"))).build()?,
             max_event_depth: config.max_event_depth.unwrap_or(DEFAULT_MAX_EVENT_DEPTH),
@@ -86,6 +87,11 @@ impl Runtime {
 
     pub fn db(&self) -> &sea_orm::DatabaseConnection {
         &self.inner.services.db
+    }
+
+    /// For reads outside a transaction: they then never queue behind commits.
+    pub fn reader(&self) -> &sea_orm::DatabaseConnection {
+        &self.inner.services.read
     }
 
     /// The metric series index every metrics query of this process shares.

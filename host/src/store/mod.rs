@@ -67,6 +67,34 @@ async fn sqlite(url: &str) -> Result<DatabaseConnection, DbErr> {
     Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
 
+/// Connections that only read, beside `db` (from [`connect`]): on SQLite a
+/// pool of read-only connections to the same file, so reads run beside the
+/// one writer (WAL lets them) instead of queuing behind its commits; on
+/// PostgreSQL, and for an in-memory SQLite database, `db` itself. Reads there
+/// see every commit that returned before they began.
+pub fn readers(db: &DatabaseConnection) -> DatabaseConnection {
+    use sea_orm::sqlx::sqlite::SqlitePoolOptions;
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return db.clone();
+    }
+    let options = db.get_sqlite_connection_pool().connect_options();
+    if options.get_filename().to_string_lossy().starts_with("file:sqlx-in-memory") {
+        return db.clone();
+    }
+    let options = (*options).clone().read_only(true).create_if_missing(false);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(SQLITE_READERS)
+        .acquire_timeout(Duration::from_secs(5))
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_lazy_with(options);
+    sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+}
+
+/// Read-only SQLite connections: enough for the two cores of a laptop-sized
+/// server, each with its own page cache.
+const SQLITE_READERS: u32 = 4;
+
 async fn postgres(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options

@@ -6,9 +6,11 @@
 //! `dora` and `metrics/query` over that year, sequentially, p50 and p99.
 
 use clap::Parser;
-use devpulse_e2e::{Backend, Options, TestServer, delivery_to, github_headers, percentile_ms};
+use devpulse_e2e::{Backend, Options, TestServer, delivery_to, github_headers, latency_summary, percentile_ms};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -27,6 +29,11 @@ struct Args {
 }
 
 const SECRET: &str = "bench-secret";
+
+/// What the pipeline is doing while the dashboard reads.
+const INGESTING: u8 = 0;
+const FOLDING: u8 = 1;
+const DONE: u8 = 2;
 const REPOS: usize = 50;
 const AUTHORS: usize = 200;
 const YEAR_START: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -140,6 +147,31 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency
     );
 
+    // A dashboard reading while the pipeline is busy: the year's summary, one
+    // request after another, while deliveries are acknowledged, then while the
+    // plugin still folds them.
+    let year = "from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z";
+    let phase = Arc::new(AtomicU8::new(INGESTING));
+    let dashboard = {
+        let (http, phase) = (reqwest::Client::new(), phase.clone());
+        let (url, token) = (server.url(&format!("/api/v1/github/summary?{year}")), server.token.clone());
+        tokio::spawn(async move {
+            let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+            loop {
+                let now = phase.load(Ordering::Relaxed);
+                if now == DONE {
+                    return times;
+                }
+                let began = Instant::now();
+                let response = http.get(&url).bearer_auth(&token).send().await.expect("the summary answers");
+                assert_eq!(response.status(), 200);
+                response.bytes().await.expect("the summary's body");
+                times[usize::from(now)].push(began.elapsed());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
     let http = reqwest::Client::new();
     let started = Instant::now();
     let mut in_flight = tokio::task::JoinSet::new();
@@ -160,6 +192,7 @@ async fn main() -> anyhow::Result<()> {
         remember(&mut last_ids, done?);
     }
     let acked = started.elapsed();
+    phase.store(FOLDING, Ordering::Relaxed);
     // Delivery to a plugin follows the log's order: once the last acknowledged
     // events are handled, all are.
     for id in &last_ids {
@@ -172,6 +205,13 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let handled = started.elapsed();
+    phase.store(DONE, Ordering::Relaxed);
+    let [while_ingesting, while_folding] = dashboard.await?;
+    for (name, times) in
+        [("while deliveries are acknowledged", while_ingesting), ("while the fold alone goes on", while_folding)]
+    {
+        println!("{}: {}", args.backend, latency_summary(&format!("summary {name}"), times));
+    }
     let events = args.events as f64;
     println!(
         "{}: ingest {} events: all acknowledged in {:.1} s, handled by the plugin in {:.1} s: {:.0} events/s end to end",
@@ -182,7 +222,6 @@ async fn main() -> anyhow::Result<()> {
         events / handled.as_secs_f64()
     );
 
-    let year = "from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z";
     let (_, count) =
         server.get(&format!("/api/v1/metrics/query?plugin=github&name=pr_cycle_time_s&{year}&agg=count")).await;
     println!("{}: merged pull requests recorded: {}", args.backend, count["series"][0]["buckets"][0]["value"]);
