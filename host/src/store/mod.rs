@@ -127,3 +127,34 @@ pub fn ordered_id() -> String {
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{connect, default_url, readers};
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+
+    async fn count(db: &impl ConnectionTrait) -> i64 {
+        let statement = Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) AS n FROM org");
+        let row = db.query_one(statement).await.expect("the read succeeds").expect("one row");
+        row.try_get("", "n").expect("a count")
+    }
+
+    /// While a transaction holds SQLite's one writer connection, a read on the
+    /// readers answers at once (it would otherwise wait for the connection
+    /// and fail after the acquire timeout) and sees only what is committed.
+    #[tokio::test]
+    async fn reads_on_sqlite_do_not_wait_for_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = connect(&default_url(dir.path())).await.unwrap();
+        let reader = readers(&db);
+        let before = count(&reader).await;
+        let txn = db.begin().await.unwrap();
+        let insert = "INSERT INTO org (id, slug, name, created_at) VALUES ('o-test', 'o-test', 'Test', 0)";
+        txn.execute_unprepared(insert).await.unwrap();
+        assert_eq!(count(&reader).await, before, "the open transaction is not seen");
+        txn.commit().await.unwrap();
+        assert_eq!(count(&reader).await, before + 1, "the commit is");
+        let error = reader.execute_unprepared("DELETE FROM org").await.expect_err("readers do not write");
+        assert!(error.to_string().contains("readonly"), "{error}");
+    }
+}
