@@ -355,6 +355,26 @@ async fn raised_by_a_plugin(backend: Backend) {
 
 on_both_backends!(lifecycle, silences, visibility, raised_by_a_plugin, notifications_survive_a_sigkill);
 
+/// A plugin stuck on a failing event shows it in `GET /api/v1/plugins/{name}`:
+/// how many events wait, since when, and how far behind that is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_behind_the_log_shows_its_lag() {
+    let Some(server) = start(Backend::Sqlite).await else { return };
+    server.install_plugin(fixtures::ALARM.as_ref(), "alarm.wasm");
+    server.wait_for_plugin("alarm", "1.0.0").await;
+    let path = server.configure_hook("acme", alarm::SECRET).await;
+    let until = chrono::Utc::now().timestamp_millis() + 120_000;
+    let stuck = tell(&server, &path, "stuck", &json!({"raise": [], "fail_until": until})).await;
+    tell(&server, &path, "next", &json!({"raise": []})).await;
+    let (_, event) = server.get(&format!("/api/v1/events/{stuck}")).await;
+    let (_, alarm) = server.plugin("alarm").await;
+    let fold = &alarm["fold"];
+    assert_eq!(fold["behind"], 2, "the failing event and the one after it: {alarm}");
+    assert_eq!(fold["oldest_pending_at"], event["received_at"], "{alarm}");
+    assert!(fold["lag_seconds"].as_f64().unwrap() >= 0.0, "{alarm}");
+    server.stop().await;
+}
+
 /// Notifications queued when the server is SIGKILLed are delivered after the
 /// restart: after deduping on their ids, the receiver has each once, none missing.
 async fn notifications_survive_a_sigkill(backend: Backend) {

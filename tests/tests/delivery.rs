@@ -125,6 +125,11 @@ async fn rebuild_with_a_changed_plugin(backend: Backend) {
         assert_eq!(status, 202);
     }
     let v1 = wait_total(&server, EVENTS as u64).await;
+    server.delivered("tally", Duration::from_secs(60)).await;
+    let (_, tally) = server.plugin("tally").await;
+    let fold = &tally["fold"];
+    assert_eq!((fold["behind"].as_u64(), fold["lag_seconds"].as_f64()), (Some(0), Some(0.0)), "{tally}");
+    assert!(fold["events_per_second"].as_f64().unwrap() > 0.0, "it folded {EVENTS} events this minute: {tally}");
     let org = org_id(&server).await;
     assert_eq!(metric_points(&server, &org, 0).await, (EVENTS, EVENTS as f64));
 
@@ -140,6 +145,10 @@ async fn rebuild_with_a_changed_plugin(backend: Backend) {
     let during = counts(&server).await;
     let (_, progress) = server.get("/api/v1/plugins/tally/rebuild").await;
     assert_eq!(progress["status"], "running", "the rebuild finished too fast to observe: {progress}");
+    let (done, left) = (progress["events_done"].as_u64().unwrap(), progress["events_left"].as_u64().unwrap());
+    assert_eq!(done + left, EVENTS as u64, "the org's events up to the target: {progress}");
+    assert!(progress["events_per_second"].as_f64().unwrap() >= 0.0, "{progress}");
+    assert_eq!(progress["eta"].is_string(), done > 0, "an ETA once some are done: {progress}");
     assert_eq!((&during["kinds"], &during["total"]), (&v1["kinds"], &v1["total"]));
 
     let done = server

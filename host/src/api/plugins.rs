@@ -179,6 +179,24 @@ pub struct PluginInfo {
     pub webhook_sources: Vec<WebhookSourceView>,
     /// Calls per export (`on-request`, `on-event`, `on-tick`).
     pub stats: BTreeMap<String, ExportStats>,
+    /// How the plugin keeps up with the log (`GET /api/v1/plugins/{name}` only,
+    /// for a running plugin with subscriptions).
+    pub fold: Option<FoldView>,
+}
+
+/// How a plugin keeps up with the event log.
+#[derive(Object, Clone)]
+#[oai(skip_serializing_if_is_none)]
+pub struct FoldView {
+    /// Events it handled per second over the last minute, on the replica that
+    /// answered, across every org, rebuilds included.
+    pub events_per_second: f64,
+    /// Events of the caller's org it subscribes to and has not handled yet.
+    pub behind: u64,
+    /// When the oldest of them was received.
+    pub oldest_pending_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Seconds since then: how far behind the log the plugin's figures are; 0 when caught up.
+    pub lag_seconds: f64,
 }
 
 /// One page of plugins, sorted by name.
@@ -215,6 +233,7 @@ fn running(plugin: &LoadedPlugin, disabled: bool, failure: Option<&Failure>) -> 
         schedules: manifest.schedules.iter().map(ScheduleView::from).collect(),
         webhook_sources: manifest.webhook_sources.iter().map(WebhookSourceView::from).collect(),
         stats: plugin.stats.snapshot(),
+        fold: None,
     }
 }
 
@@ -242,6 +261,7 @@ fn failed(failure: &Failure) -> PluginInfo {
         schedules: Vec::new(),
         webhook_sources: Vec::new(),
         stats: BTreeMap::new(),
+        fold: None,
     }
 }
 
@@ -301,14 +321,19 @@ impl PluginsApi {
         Ok(Json(PluginPage { items, next_cursor }))
     }
 
-    /// One plugin: status, WIT version, sha256, capabilities, routes, call stats.
+    /// One plugin: status, WIT version, sha256, capabilities, routes, call stats,
+    /// and how it keeps up with the caller's org's log (fold rate and lag).
     #[oai(path = "/plugins/:name", method = "get", operation_id = "getPlugin")]
     async fn get(&self, auth: BearerAuth, name: Path<String>) -> Result<Json<Box<PluginInfo>>, ApiError> {
-        self.state.principal(&auth).await?;
-        match self.state.plugin_info(&name) {
-            Some(info) => Ok(Json(Box::new(info))),
-            None => Err(ApiError::not_found(format!("no plugin named {}", name.0))),
+        let principal = self.state.principal(&auth).await?;
+        let mut info =
+            self.state.plugin_info(&name).ok_or_else(|| ApiError::not_found(format!("no plugin named {}", name.0)))?;
+        if let Some(plugin) = self.state.runtime.registry().get(&name.0)
+            && !plugin.manifest.subscriptions.is_empty()
+        {
+            info.fold = Some(self.fold(&plugin, &principal.org_id).await?);
         }
+        Ok(Json(Box::new(info)))
     }
 
     /// Stops serving a plugin's routes until it is enabled again; survives restarts
@@ -326,6 +351,22 @@ impl PluginsApi {
 }
 
 impl PluginsApi {
+    /// Where `plugin` stands with the log of `org`, in its live generation.
+    async fn fold(&self, plugin: &LoadedPlugin, org: &str) -> Result<FoldView, ApiError> {
+        let db = self.state.runtime.reader();
+        let generation = crate::bus::generations::live(db, plugin.name(), org).await?;
+        let cursor = crate::bus::delivery::cursors::find(db, plugin.name(), org, generation).await?;
+        let position = cursor.map_or(0, |cursor| cursor.position);
+        let (behind, oldest) = crate::bus::log::backlog(db, org, position, &plugin.manifest.subscriptions).await?;
+        let lag_ms = oldest.map_or(0, |oldest| (crate::store::now_ms() - oldest).max(0));
+        Ok(FoldView {
+            events_per_second: plugin.stats.fold_rate(),
+            behind,
+            oldest_pending_at: oldest.and_then(chrono::DateTime::from_timestamp_millis),
+            lag_seconds: lag_ms as f64 / 1000.0,
+        })
+    }
+
     async fn switch(&self, auth: &BearerAuth, name: &str, enabled: bool) -> Result<Json<Box<PluginInfo>>, ApiError> {
         let principal = self.state.principal(auth).await?;
         principal.require_operator()?;

@@ -8,6 +8,7 @@ use crate::audit::{self, Entry};
 use crate::auth::Role;
 use crate::bus::delivery::cursors;
 use crate::bus::generations::{self, RebuildError};
+use crate::bus::log;
 use poem::http::StatusCode;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -46,6 +47,14 @@ pub struct RebuildView {
     pub target: Option<i64>,
     /// `position / target`, capped at 1.
     pub progress: f64,
+    /// Events of the org the rebuild has handled, while running.
+    pub events_done: Option<u64>,
+    /// Events of the org it has still to handle up to the target, while running.
+    pub events_left: Option<u64>,
+    /// Events handled per second since it started, while running.
+    pub events_per_second: Option<f64>,
+    /// When it should reach the target at that rate, while running and once it has handled some.
+    pub eta: Option<chrono::DateTime<chrono::Utc>>,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -61,7 +70,37 @@ pub struct RebuildsApi {
     pub state: AppState,
 }
 
+/// How fast a running rebuild goes.
+struct Pace {
+    done: u64,
+    left: u64,
+    per_second: f64,
+    eta: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 impl RebuildsApi {
+    /// Counts the org's events the plugin subscribes to: handled (up to
+    /// `position`) and left (up to `target`), and the rate since `started_at`.
+    async fn pace(&self, name: &str, org: &str, position: i64, target: i64, started_at: i64) -> Result<Pace, ApiError> {
+        let db = self.state.runtime.reader();
+        let subscriptions = self.state.runtime.registry().get(name).map(|plugin| plugin.manifest.subscriptions.clone());
+        let subscriptions = subscriptions.unwrap_or_default();
+        let after = |from: i64| {
+            let subscriptions = &subscriptions;
+            async move { log::backlog(db, org, from, subscriptions).await.map(|(count, _)| count) }
+        };
+        let (all, after_position, after_target) = (after(0).await?, after(position).await?, after(target).await?);
+        let done = all.saturating_sub(after_position);
+        let left = after_position.saturating_sub(after_target);
+        let now = crate::store::now_ms();
+        let elapsed_s = ((now - started_at).max(1)) as f64 / 1000.0;
+        let per_second = done as f64 / elapsed_s;
+        let eta = (per_second > 0.0)
+            .then(|| now + (left as f64 / per_second * 1000.0) as i64)
+            .and_then(chrono::DateTime::from_timestamp_millis);
+        Ok(Pace { done, left, per_second, eta })
+    }
+
     fn check_plugin(&self, name: &str) -> Result<(), ApiError> {
         let plugin = self
             .state
@@ -86,6 +125,10 @@ impl RebuildsApi {
                 position: 0,
                 target: None,
                 progress: 0.0,
+                events_done: None,
+                events_left: None,
+                events_per_second: None,
+                eta: None,
                 started_at: None,
                 finished_at: None,
             });
@@ -98,7 +141,17 @@ impl RebuildsApi {
             (Some(_), Some(target)) if target > 0 => (position as f64 / target as f64).min(1.0),
             (Some(_), _) => 0.0,
         };
+        let pace = match (row.building, target, row.rebuild_started_at) {
+            (Some(_), Some(target), Some(started_at)) => {
+                Some(self.pace(name, org, position, target, started_at).await?)
+            }
+            _ => None,
+        };
         Ok(RebuildView {
+            events_done: pace.as_ref().map(|pace| pace.done),
+            events_left: pace.as_ref().map(|pace| pace.left),
+            events_per_second: pace.as_ref().map(|pace| pace.per_second),
+            eta: pace.and_then(|pace| pace.eta),
             plugin: name.to_owned(),
             status: if row.building.is_some() { RebuildStatus::Running } else { RebuildStatus::Done },
             live_generation: row.live,

@@ -130,7 +130,9 @@ async fn step(
     loop {
         match handle(runtime, plugin, &scope, &events[..handled]).await {
             Ok(writes) => {
-                commit(bus, partition, &cursor, upto, writes, &scope).await?;
+                if commit(bus, partition, &cursor, upto, writes, &scope).await? {
+                    plugin.stats.record_folded(handled as u64);
+                }
                 return Ok(Step::Busy);
             }
             // The events before the failing one succeeded: run them again on
@@ -164,8 +166,8 @@ async fn handle(
     Ok(writes)
 }
 
-/// Commits a batch's writes with the cursor moving to `to`. A cursor moved by
-/// someone else (another replica, a generation switch) drops the writes.
+/// Commits a batch's writes with the cursor moving to `to`; false when a
+/// cursor moved by someone else (another replica, a generation switch) drops the writes.
 async fn commit(
     bus: &Bus,
     partition: &Partition,
@@ -173,11 +175,10 @@ async fn commit(
     to: i64,
     writes: WriteSet,
     scope: &Scope,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     // A rebuild replays history: what it would emit or raise, the live generation did already.
     let writes = if partition.building { writes.without_side_effects() } else { writes };
-    bus.commit_claimed(writes, scope, async |txn| cursors::advance(txn, cursor, cursor.position, to).await).await?;
-    Ok(())
+    bus.commit_claimed(writes, scope, async |txn| cursors::advance(txn, cursor, cursor.position, to).await).await
 }
 
 /// The event announcing a dead letter.
