@@ -7,7 +7,7 @@
 use super::channels;
 use super::model::{AlertError, AlertWrite, Links, NewAlert, State};
 use super::notify::outbox::{self, Reason};
-use crate::bus::log::{ALERTS_SOURCE, NewEntry};
+use crate::bus::log::{self, ALERTS_SOURCE, NewEntry};
 use crate::store::entities::{alert, alert_channel, alert_label, alert_transition};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -61,17 +61,18 @@ pub async fn apply(
     let keys: BTreeSet<&str> = writes.iter().map(AlertWrite::key).collect();
     let mut newest = newest_of(db, org, source, &keys).await?;
     let channels = channels::of_org(db, org).await?;
+    let mut journal = Vec::new();
     for write in writes {
         match write {
             AlertWrite::Raise(new) => {
                 let previous = newest.remove(&new.key);
-                let (raised, _) = raise_after(db, org, source, &new, previous, &channels, now).await?;
+                let (raised, _) = raise_after(db, org, source, &new, previous, &channels, now, &mut journal).await?;
                 newest.insert(new.key, raised);
             }
             AlertWrite::Resolve(key) => {
                 if let Some(current) = newest.remove(&key) {
                     let current = match is_open(&current) {
-                        true => resolve_with(db, current, Actor::Source, None, &channels, now).await?,
+                        true => resolve_with(db, current, Actor::Source, None, &channels, now, &mut journal).await?,
                         false => current,
                     };
                     newest.insert(key, current);
@@ -79,6 +80,7 @@ pub async fn apply(
             }
         }
     }
+    log::append(db, journal).await?;
     Ok(())
 }
 
@@ -143,10 +145,15 @@ pub async fn raise(
 ) -> Result<(alert::Model, Raised), AlertError> {
     let previous = latest(db, org, source, &new.key).await?;
     let channels = channels::of_org(db, org).await?;
-    raise_after(db, org, source, new, previous, &channels, now).await
+    let mut journal = Vec::new();
+    let raised = raise_after(db, org, source, new, previous, &channels, now, &mut journal).await?;
+    log::append(db, journal).await?;
+    Ok(raised)
 }
 
-/// Raises `new` over the newest occurrence of its key, `previous`.
+/// Raises `new` over the newest occurrence of its key, `previous`; the
+/// transition's event goes to `journal`.
+#[allow(clippy::too_many_arguments)]
 async fn raise_after(
     db: &impl ConnectionTrait,
     org: &str,
@@ -155,11 +162,12 @@ async fn raise_after(
     previous: Option<alert::Model>,
     channels: &[alert_channel::Model],
     now: i64,
+    journal: &mut Vec<NewEntry>,
 ) -> Result<(alert::Model, Raised), AlertError> {
     new.validate()?;
     let expires_at = new.resolve_after_ms.map(|after| now + after);
     if let Some(current) = previous.clone().filter(is_open) {
-        return update(db, current, new, expires_at, now).await;
+        return update(db, current, new, expires_at, now, journal).await;
     }
     let row = alert::ActiveModel {
         id: Set(crate::store::ordered_id()),
@@ -189,7 +197,7 @@ async fn raise_after(
     };
     let created = alert::Entity::insert(row).exec_with_returning(db).await?;
     insert_labels(db, &created, &new.labels).await?;
-    record(db, &created, "raised", Actor::Source, None, None, now).await?;
+    record(db, &created, "raised", Actor::Source, None, None, now, journal).await?;
     outbox::enqueue(db, channels, &created, Reason::Firing, now).await?;
     Ok((created, Raised::Opened))
 }
@@ -200,6 +208,7 @@ async fn update(
     new: &NewAlert,
     expires_at: Option<i64>,
     now: i64,
+    journal: &mut Vec<NewEntry>,
 ) -> Result<(alert::Model, Raised), AlertError> {
     let mut changes = BTreeMap::new();
     let mut change = |field: &str, before: Value, after: Value| {
@@ -233,7 +242,7 @@ async fn update(
     if changes.contains_key("labels") {
         write_labels(db, &updated, &new.labels).await?;
     }
-    record(db, &updated, "updated", Actor::Source, None, Some(json!(changes)), now).await?;
+    record(db, &updated, "updated", Actor::Source, None, Some(json!(changes)), now, journal).await?;
     Ok((updated, Raised::Updated))
 }
 
@@ -259,7 +268,9 @@ pub async fn acknowledge(
         .exec_with_returning(db)
         .await?;
     let updated = changed_meanwhile(changed, &current.id)?;
-    record(db, &updated, "acknowledged", Actor::User(user), comment, None, now).await?;
+    let mut journal = Vec::new();
+    record(db, &updated, "acknowledged", Actor::User(user), comment, None, now, &mut journal).await?;
+    log::append(db, journal).await?;
     let channels = channels::of_org(db, &updated.org).await?;
     outbox::enqueue(db, &channels, &updated, Reason::Acknowledged, now).await?;
     Ok(updated)
@@ -274,7 +285,10 @@ pub async fn resolve(
     now: i64,
 ) -> Result<alert::Model, AlertError> {
     let channels = channels::of_org(db, &current.org).await?;
-    resolve_with(db, current, actor, comment, &channels, now).await
+    let mut journal = Vec::new();
+    let resolved = resolve_with(db, current, actor, comment, &channels, now, &mut journal).await?;
+    log::append(db, journal).await?;
+    Ok(resolved)
 }
 
 async fn resolve_with(
@@ -284,6 +298,7 @@ async fn resolve_with(
     comment: Option<String>,
     channels: &[alert_channel::Model],
     now: i64,
+    journal: &mut Vec<NewEntry>,
 ) -> Result<alert::Model, AlertError> {
     if current.state == State::Resolved.as_str() {
         return Err(AlertError::Conflict(format!("alert {} is resolved already", current.id)));
@@ -306,7 +321,7 @@ async fn resolve_with(
         query = query.filter(alert::Column::ExpiresAt.lte(now));
     }
     let updated = changed_meanwhile(query.exec_with_returning(db).await?, &current.id)?;
-    record(db, &updated, "resolved", actor, comment, None, now).await?;
+    record(db, &updated, "resolved", actor, comment, None, now, journal).await?;
     outbox::enqueue(db, channels, &updated, Reason::Resolved, now).await?;
     Ok(updated)
 }
@@ -357,7 +372,9 @@ async fn insert_labels(
     Ok(())
 }
 
-/// Appends a row to the alert's history.
+/// Appends a row to the alert's history, and its event to `journal`, which
+/// the caller appends to the log once for all of a call's transitions.
+#[allow(clippy::too_many_arguments)]
 async fn record(
     db: &impl ConnectionTrait,
     alert: &alert::Model,
@@ -366,6 +383,7 @@ async fn record(
     comment: Option<String>,
     changes: Option<Value>,
     now: i64,
+    journal: &mut Vec<NewEntry>,
 ) -> Result<(), AlertError> {
     let actor_name = actor.name(&alert.source);
     let row = alert_transition::ActiveModel {
@@ -379,7 +397,7 @@ async fn record(
         changes: Set(changes),
     };
     alert_transition::Entity::insert(row).exec(db).await?;
-    crate::bus::log::append(db, vec![transition_event(alert, kind, &actor_name, now)]).await?;
+    journal.push(transition_event(alert, kind, &actor_name, now));
     Ok(())
 }
 
