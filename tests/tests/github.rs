@@ -354,6 +354,15 @@ async fn failed_webhook_deliveries_are_redelivered() {
     };
     let hook = server.configure_hook("github", SECRET).await;
     fake.deliver_to(&server.url(&hook), SECRET);
+    // Both schedules (backfill, redeliver) tick once at start. Wait for that:
+    // a first redeliver tick after the watch below would ask again, racing it.
+    let ticked = server
+        .wait_for(Duration::from_secs(60), || async {
+            let (_, github) = server.plugin("github").await;
+            (github["stats"]["on-tick"]["calls"].as_u64() >= Some(2)).then_some(())
+        })
+        .await;
+    assert!(ticked.is_some(), "the schedules' first ticks: {:?}", server.plugin("github").await);
     let (kind, guid, payload) = scenario().into_iter().find(|(kind, _, _)| kind == "pull_request").unwrap();
     let now = chrono::Utc::now().timestamp_millis();
     {
