@@ -319,6 +319,15 @@ impl TestServer {
         (id, token["secret"].as_str().expect("secret").to_owned())
     }
 
+    /// Creates another org (as the operator) owned by Eve; its owner's token.
+    pub async fn another_org(&self, slug: &str) -> String {
+        let owner = serde_json::json!({"display_name": "Eve", "email": "eve@example.com"});
+        let body = serde_json::json!({"slug": slug, "name": slug, "owner": owner});
+        let (status, created) = self.post("/api/v1/orgs", &body).await;
+        assert_eq!(status, 201, "{created}");
+        created["owner_token"]["secret"].as_str().expect("the owner's token").to_owned()
+    }
+
     /// GET `path` as text.
     pub async fn text(&self, path: &str) -> String {
         self.http.get(self.url(path)).send().await.expect("GET").text().await.expect("a text body")
@@ -480,13 +489,7 @@ impl TestServer {
     /// Sets `secret` for `source` in the caller's org (as `token`); returns the
     /// delivery path from the answer's URL.
     pub async fn configure_hook_as(&self, token: &str, source: &str, secret: &str) -> String {
-        let body = serde_json::json!({ "secret": secret });
-        let (status, hook) =
-            self.call_as(token, reqwest::Method::PUT, &format!("/api/v1/hooks/{source}"), Some(&body)).await;
-        assert!(status == 201 || status == 200, "configuring {source}: {status} {hook}");
-        let url = hook["delivery_url"].as_str().expect("a delivery URL");
-        let (_, path) = url.split_once("/api/v1/").expect("the URL has the API prefix");
-        format!("/api/v1/{path}")
+        configure_hook(&self.http, &self.base, token, source, secret).await
     }
 
     /// [`Self::configure_hook_as`] for the bootstrap org.
@@ -523,7 +526,18 @@ impl TestServer {
     }
 }
 
-/// The headers GitHub sends with a delivery.
+/// Sets `secret` for webhook `source` on the server at `base`, as `token`;
+/// the delivery path from the answer's URL.
+pub async fn configure_hook(http: &reqwest::Client, base: &str, token: &str, source: &str, secret: &str) -> String {
+    let body = serde_json::json!({ "secret": secret });
+    let request = http.put(format!("{base}/api/v1/hooks/{source}")).bearer_auth(token).json(&body);
+    let (status, hook) = send(request).await;
+    assert!(status == 201 || status == 200, "configuring {source}: {status} {hook}");
+    let url = hook["delivery_url"].as_str().expect("a delivery URL");
+    let (_, path) = url.split_once("/api/v1/").expect("the URL has the API prefix");
+    format!("/api/v1/{path}")
+}
+
 /// An event's delivery status with one plugin, from `GET /api/v1/events/{id}`.
 pub fn delivery_to<'a>(event: &'a Value, plugin: &str) -> &'a Value {
     event["deliveries"]
@@ -532,6 +546,7 @@ pub fn delivery_to<'a>(event: &'a Value, plugin: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
+/// The headers GitHub sends with a delivery.
 pub fn github_headers(secret: &str, event: &str, delivery: &str, body: &[u8]) -> Vec<(&'static str, String)> {
     let signature = devpulse::auth::signature::Scheme::GithubHmacSha256.sign(secret.as_bytes(), body);
     vec![

@@ -261,14 +261,7 @@ async fn visibility(backend: Backend) {
     assert_eq!(server.get_as(&ann_token, "/api/v1/silences").await.0, 403);
     assert_eq!(server.get_as(&manager, "/api/v1/alerts/channels").await.0, 403, "channels are for admins");
 
-    let (status, created) = server
-        .post(
-            "/api/v1/orgs",
-            &json!({"slug": "other", "name": "Other", "owner": {"display_name": "Eve", "email": "eve@example.com"}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let eve = created["owner_token"]["secret"].as_str().unwrap();
+    let eve = &server.another_org("other").await;
     assert!(ids(&server.get_as(eve, "/api/v1/alerts").await.1).is_empty());
     assert_eq!(server.get_as(eve, &format!("/api/v1/alerts/{org_id}")).await.0, 404);
     assert_eq!(

@@ -168,10 +168,7 @@ async fn people_see_their_own_records_and_managers_totals(backend: Backend) {
     assert_eq!(own["items"][0]["project"], "secret-project");
 
     // Another org on the same server sees nothing of this one.
-    let org =
-        json!({"slug": "elsewhere", "name": "Elsewhere", "owner": {"display_name": "Eve", "email": "eve@example.com"}});
-    let (_, created) = server.post("/api/v1/orgs", &org).await;
-    let eve = created["owner_token"]["secret"].as_str().unwrap().to_owned();
+    let eve = server.another_org("elsewhere").await;
     assert_eq!(server.get_as(&eve, &days).await.0, 404, "no such user in that org");
     let (_, team) = server.get_as(&eve, "/api/v1/attendance/team").await;
     assert_eq!(team["people"], json!([]));

@@ -300,14 +300,7 @@ async fn a_second_org_sees_nothing_of_the_first() {
     secrets_of_first
         .extend(first_tokens["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()));
 
-    let (status, created) = server
-        .post(
-            "/api/v1/orgs",
-            &json!({"slug": "second", "name": "Second", "owner": {"display_name": "Eve", "email": "eve@example.com"}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let second = created["owner_token"]["secret"].as_str().unwrap().to_owned();
+    let second = server.another_org("second").await;
 
     let document = server.document().await;
     let mut walked = 0;

@@ -130,14 +130,7 @@ async fn each_subscriber_sees_what_it_may_read(backend: Backend) {
     let (ann, ann_token) = server.user_with_role("developer").await;
     let (_, bob_token) = server.user_with_role("developer").await;
     let (_, manager) = server.user_with_role("manager").await;
-    let (status, created) = server
-        .post(
-            "/api/v1/orgs",
-            &json!({"slug": "other", "name": "Other", "owner": {"display_name": "Eve", "email": "eve@example.com"}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let eve = created["owner_token"]["secret"].as_str().unwrap().to_owned();
+    let eve = server.another_org("other").await;
 
     let mut subscribers = Vec::new();
     for token in [&ann_token, &bob_token, &manager, &eve] {

@@ -60,19 +60,18 @@ pub async fn apply(
 ) -> Result<(), AlertError> {
     let keys: BTreeSet<&str> = writes.iter().map(AlertWrite::key).collect();
     let mut newest = newest_of(db, org, source, &keys).await?;
-    let channels = channels::of_org(db, org).await?;
-    let mut journal = Vec::new();
+    let mut transitions = Transitions::of_org(db, org, now).await?;
     for write in writes {
         match write {
             AlertWrite::Raise(new) => {
                 let previous = newest.remove(&new.key);
-                let (raised, _) = raise_after(db, org, source, &new, previous, &channels, now, &mut journal).await?;
+                let (raised, _) = raise_after(db, org, source, &new, previous, &mut transitions).await?;
                 newest.insert(new.key, raised);
             }
             AlertWrite::Resolve(key) => {
                 if let Some(current) = newest.remove(&key) {
                     let current = match is_open(&current) {
-                        true => resolve_with(db, current, Actor::Source, None, &channels, now, &mut journal).await?,
+                        true => resolve_with(db, current, Actor::Source, None, &mut transitions).await?,
                         false => current,
                     };
                     newest.insert(key, current);
@@ -80,8 +79,26 @@ pub async fn apply(
             }
         }
     }
-    log::append(db, journal).await?;
-    Ok(())
+    transitions.finish(db).await
+}
+
+/// What the transitions of one call share: the org's channels, read once, the
+/// time, and the events they add to the log, appended together at the end.
+struct Transitions {
+    channels: Vec<alert_channel::Model>,
+    now: i64,
+    events: Vec<NewEntry>,
+}
+
+impl Transitions {
+    async fn of_org(db: &impl ConnectionTrait, org: &str, now: i64) -> Result<Self, AlertError> {
+        Ok(Transitions { channels: channels::of_org(db, org).await?, now, events: Vec::new() })
+    }
+
+    async fn finish(self, db: &impl ConnectionTrait) -> Result<(), AlertError> {
+        log::append(db, self.events).await?;
+        Ok(())
+    }
 }
 
 /// The newest occurrence of each of `keys`, one indexed read per key. (One
@@ -144,30 +161,26 @@ pub async fn raise(
     now: i64,
 ) -> Result<(alert::Model, Raised), AlertError> {
     let previous = latest(db, org, source, &new.key).await?;
-    let channels = channels::of_org(db, org).await?;
-    let mut journal = Vec::new();
-    let raised = raise_after(db, org, source, new, previous, &channels, now, &mut journal).await?;
-    log::append(db, journal).await?;
+    let mut transitions = Transitions::of_org(db, org, now).await?;
+    let raised = raise_after(db, org, source, new, previous, &mut transitions).await?;
+    transitions.finish(db).await?;
     Ok(raised)
 }
 
-/// Raises `new` over the newest occurrence of its key, `previous`; the
-/// transition's event goes to `journal`.
-#[allow(clippy::too_many_arguments)]
+/// Raises `new` over the newest occurrence of its key, `previous`.
 async fn raise_after(
     db: &impl ConnectionTrait,
     org: &str,
     source: &str,
     new: &NewAlert,
     previous: Option<alert::Model>,
-    channels: &[alert_channel::Model],
-    now: i64,
-    journal: &mut Vec<NewEntry>,
+    transitions: &mut Transitions,
 ) -> Result<(alert::Model, Raised), AlertError> {
     new.validate()?;
+    let now = transitions.now;
     let expires_at = new.resolve_after_ms.map(|after| now + after);
     if let Some(current) = previous.clone().filter(is_open) {
-        return update(db, current, new, expires_at, now, journal).await;
+        return update(db, current, new, expires_at, transitions).await;
     }
     let row = alert::ActiveModel {
         id: Set(crate::store::ordered_id()),
@@ -197,8 +210,8 @@ async fn raise_after(
     };
     let created = alert::Entity::insert(row).exec_with_returning(db).await?;
     insert_labels(db, &created, &new.labels).await?;
-    record(db, &created, "raised", Actor::Source, None, None, now, journal).await?;
-    outbox::enqueue(db, channels, &created, Reason::Firing, now).await?;
+    record(db, &created, "raised", Actor::Source, None, None, transitions).await?;
+    outbox::enqueue(db, &transitions.channels, &created, Reason::Firing, now).await?;
     Ok((created, Raised::Opened))
 }
 
@@ -207,9 +220,9 @@ async fn update(
     current: alert::Model,
     new: &NewAlert,
     expires_at: Option<i64>,
-    now: i64,
-    journal: &mut Vec<NewEntry>,
+    transitions: &mut Transitions,
 ) -> Result<(alert::Model, Raised), AlertError> {
+    let now = transitions.now;
     let mut changes = BTreeMap::new();
     let mut change = |field: &str, before: Value, after: Value| {
         if before != after {
@@ -242,7 +255,7 @@ async fn update(
     if changes.contains_key("labels") {
         write_labels(db, &updated, &new.labels).await?;
     }
-    record(db, &updated, "updated", Actor::Source, None, Some(json!(changes)), now, journal).await?;
+    record(db, &updated, "updated", Actor::Source, None, Some(json!(changes)), transitions).await?;
     Ok((updated, Raised::Updated))
 }
 
@@ -268,11 +281,10 @@ pub async fn acknowledge(
         .exec_with_returning(db)
         .await?;
     let updated = changed_meanwhile(changed, &current.id)?;
-    let mut journal = Vec::new();
-    record(db, &updated, "acknowledged", Actor::User(user), comment, None, now, &mut journal).await?;
-    log::append(db, journal).await?;
-    let channels = channels::of_org(db, &updated.org).await?;
-    outbox::enqueue(db, &channels, &updated, Reason::Acknowledged, now).await?;
+    let mut transitions = Transitions::of_org(db, &updated.org, now).await?;
+    record(db, &updated, "acknowledged", Actor::User(user), comment, None, &mut transitions).await?;
+    outbox::enqueue(db, &transitions.channels, &updated, Reason::Acknowledged, now).await?;
+    transitions.finish(db).await?;
     Ok(updated)
 }
 
@@ -284,10 +296,9 @@ pub async fn resolve(
     comment: Option<String>,
     now: i64,
 ) -> Result<alert::Model, AlertError> {
-    let channels = channels::of_org(db, &current.org).await?;
-    let mut journal = Vec::new();
-    let resolved = resolve_with(db, current, actor, comment, &channels, now, &mut journal).await?;
-    log::append(db, journal).await?;
+    let mut transitions = Transitions::of_org(db, &current.org, now).await?;
+    let resolved = resolve_with(db, current, actor, comment, &mut transitions).await?;
+    transitions.finish(db).await?;
     Ok(resolved)
 }
 
@@ -296,10 +307,9 @@ async fn resolve_with(
     current: alert::Model,
     actor: Actor<'_>,
     comment: Option<String>,
-    channels: &[alert_channel::Model],
-    now: i64,
-    journal: &mut Vec<NewEntry>,
+    transitions: &mut Transitions,
 ) -> Result<alert::Model, AlertError> {
+    let now = transitions.now;
     if current.state == State::Resolved.as_str() {
         return Err(AlertError::Conflict(format!("alert {} is resolved already", current.id)));
     }
@@ -321,8 +331,8 @@ async fn resolve_with(
         query = query.filter(alert::Column::ExpiresAt.lte(now));
     }
     let updated = changed_meanwhile(query.exec_with_returning(db).await?, &current.id)?;
-    record(db, &updated, "resolved", actor, comment, None, now, journal).await?;
-    outbox::enqueue(db, channels, &updated, Reason::Resolved, now).await?;
+    record(db, &updated, "resolved", actor, comment, None, transitions).await?;
+    outbox::enqueue(db, &transitions.channels, &updated, Reason::Resolved, now).await?;
     Ok(updated)
 }
 
@@ -372,9 +382,7 @@ async fn insert_labels(
     Ok(())
 }
 
-/// Appends a row to the alert's history, and its event to `journal`, which
-/// the caller appends to the log once for all of a call's transitions.
-#[allow(clippy::too_many_arguments)]
+/// Appends a row to the alert's history, and keeps its event for the log.
 async fn record(
     db: &impl ConnectionTrait,
     alert: &alert::Model,
@@ -382,9 +390,9 @@ async fn record(
     actor: Actor<'_>,
     comment: Option<String>,
     changes: Option<Value>,
-    now: i64,
-    journal: &mut Vec<NewEntry>,
+    transitions: &mut Transitions,
 ) -> Result<(), AlertError> {
+    let now = transitions.now;
     let actor_name = actor.name(&alert.source);
     let row = alert_transition::ActiveModel {
         seq: NotSet,
@@ -397,7 +405,7 @@ async fn record(
         changes: Set(changes),
     };
     alert_transition::Entity::insert(row).exec(db).await?;
-    journal.push(transition_event(alert, kind, &actor_name, now));
+    transitions.events.push(transition_event(alert, kind, &actor_name, now));
     Ok(())
 }
 

@@ -12,7 +12,7 @@
 
 use clap::Parser;
 use devpulse_e2e::stream::{Auth, Received, WsClient};
-use devpulse_e2e::{ChildServer, PgDatabase, deliver, github_headers, latency_summary};
+use devpulse_e2e::{ChildServer, PgDatabase, configure_hook, deliver, github_headers, latency_summary};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -68,23 +68,6 @@ async fn connect_many(base: &str, token: &str, count: usize) -> Vec<WsClient> {
     clients
 }
 
-/// Configures the `github` hook on `server`; the delivery path.
-async fn hook(http: &reqwest::Client, base: &str, token: &str) -> String {
-    let answer: serde_json::Value = http
-        .put(format!("{base}/api/v1/hooks/github"))
-        .bearer_auth(token)
-        .json(&json!({"secret": SECRET}))
-        .send()
-        .await
-        .expect("hook configured")
-        .json()
-        .await
-        .expect("hook JSON");
-    let url = answer["delivery_url"].as_str().expect("a delivery URL");
-    let (_, path) = url.split_once("/api/v1/").expect("the API prefix");
-    format!("/api/v1/{path}")
-}
-
 /// Idle subscribers' memory on one server.
 async fn idle_memory(args: &Args) {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -111,7 +94,7 @@ async fn idle_memory(args: &Args) {
 /// Subscribers on `listen_base` while deliveries go to `ingest_base`.
 async fn fan_out(label: &str, args: &Args, ingest_base: &str, listen_base: &str, token: &str) {
     let http = reqwest::Client::new();
-    let path = hook(&http, ingest_base, token).await;
+    let path = configure_hook(&http, ingest_base, token, "github", SECRET).await;
     let clients = connect_many(listen_base, token, args.subscribers).await;
     let received = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
