@@ -26,6 +26,9 @@ pub struct PluginConfig {
     pub http_allow: Vec<String>,
     /// What the manifest may declare, `[plugins.NAME.manifest]`.
     pub manifest: ManifestLimits,
+    /// Schedule intervals in seconds by schedule name, replacing what the
+    /// manifest declares (`[plugins.NAME.schedules]`).
+    pub schedules: BTreeMap<String, u32>,
     /// Free-form settings the plugin reads through the `config` import.
     pub settings: toml::Table,
 }
@@ -39,6 +42,7 @@ impl Default for PluginConfig {
             grants: Vec::new(),
             http_allow: Vec::new(),
             manifest: ManifestLimits::default(),
+            schedules: BTreeMap::new(),
             settings: toml::Table::new(),
         }
     }

@@ -69,7 +69,8 @@ impl Runtime {
 
         let raw_manifest = self.describe(&pre).await.map_err(LoadError::Describe)?;
         let config = self.inner.config.plugin(&raw_manifest.name);
-        let manifest = PluginManifest::from_wit(raw_manifest, &config.manifest)?;
+        let mut manifest = PluginManifest::from_wit(raw_manifest, &config.manifest)?;
+        manifest.override_intervals(&config.schedules)?;
         let routes = RouteTable::compile(&manifest.routes)?;
         let grants = Grants::resolve(&manifest.capabilities, &config.grants, &config.http_allow);
         Ok(LoadedPlugin {

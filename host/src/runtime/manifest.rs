@@ -9,6 +9,7 @@ use crate::config::ManifestLimits;
 use crate::wit::devpulse::plugin::types as wit;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Names a plugin may not take: they are host resources under `/api/v1`.
 pub const RESERVED_NAMES: &[&str] = &[
@@ -17,7 +18,6 @@ pub const RESERVED_NAMES: &[&str] = &[
     "dead-letters",
     "docs",
     "events",
-    "health",
     "hooks",
     "me",
     "metrics",
@@ -45,6 +45,8 @@ pub enum ManifestError {
     Subscription(String),
     #[error("schedule {0:?} needs a name and an interval of at least one second")]
     Schedule(String),
+    #[error("plugin config: {0}")]
+    Configured(String),
     #[error("unknown capability {0:?}; the host offers: {known}", known = capabilities::KNOWN.join(", "))]
     Capability(String),
     #[error(
@@ -376,6 +378,23 @@ fn depth(value: &Value) -> usize {
 }
 
 impl PluginManifest {
+    /// Replaces declared schedule intervals with the operator's; naming a
+    /// schedule the plugin does not declare, or zero seconds, is refused.
+    pub fn override_intervals(&mut self, intervals: &BTreeMap<String, u32>) -> Result<(), ManifestError> {
+        for (name, &seconds) in intervals {
+            let schedule = self.schedules.iter_mut().find(|schedule| &schedule.name == name);
+            match schedule {
+                Some(schedule) if seconds > 0 => schedule.interval_seconds = seconds,
+                _ => {
+                    return Err(ManifestError::Configured(format!(
+                        "`schedules.{name}` = {seconds}: the plugin declares no such schedule, or the interval is zero"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks a manifest read from a plugin against `limits` and converts it.
     pub fn from_wit(manifest: wit::Manifest, limits: &ManifestLimits) -> Result<Self, ManifestError> {
         let check = Checker { limits };
@@ -520,5 +539,19 @@ mod tests {
         manifest.routes = (0..100).map(|i| route(&format!("/r{i}"), None)).collect();
         let roomy = ManifestLimits { max_routes: 100, ..ManifestLimits::default() };
         assert!(PluginManifest::from_wit(manifest, &roomy).is_ok());
+    }
+
+    #[test]
+    fn the_operator_replaces_declared_intervals_and_only_those() {
+        use crate::wit::devpulse::plugin::types::Schedule;
+        let mut manifest = named("ok");
+        manifest.schedules = vec![Schedule { name: "evaluate".into(), interval_seconds: 300 }];
+        let mut checked = PluginManifest::from_wit(manifest, &ManifestLimits::default()).unwrap();
+        checked.override_intervals(&[("evaluate".to_owned(), 60)].into()).unwrap();
+        assert_eq!(checked.schedules[0].interval_seconds, 60);
+        for wrong in [("evaluate", 0), ("nightly", 60)] {
+            let err = checked.override_intervals(&[(wrong.0.to_owned(), wrong.1)].into()).unwrap_err();
+            assert!(err.to_string().contains(&format!("`schedules.{}`", wrong.0)), "{err}");
+        }
     }
 }
