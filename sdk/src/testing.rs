@@ -538,6 +538,25 @@ pub(crate) mod imports {
     }
 }
 
+/// Asserts that the committed file at `path` holds the JSON Schema of `T`
+/// (as [`crate::schema::of`] derives it), for documents such as an event's
+/// payload schema in `docs/events/`. With `DEVPULSE_UPDATE_DOCS=1` it writes
+/// the file instead, so a change of the type and of its documentation land together.
+pub fn assert_schema_committed<T: schemars::JsonSchema>(path: &std::path::Path) {
+    let schema = crate::schema::of::<T>().unwrap_or(Value::Null);
+    let text = serde_json::to_string_pretty(&schema).expect("a schema serialises") + "\n";
+    if std::env::var_os("DEVPULSE_UPDATE_DOCS").is_some() {
+        std::fs::write(path, &text).expect("write the schema");
+        return;
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "{} is not the schema of the type; rerun with DEVPULSE_UPDATE_DOCS=1 and commit it",
+        path.display()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::TestHost;

@@ -74,13 +74,21 @@ pub struct Removal {
 /// What `attendance.day.updated` carries.
 #[derive(Serialize, Deserialize, JsonSchema)]
 pub struct DayUpdated {
+    /// The person's user id.
     pub user: String,
+    /// The local date, `YYYY-MM-DD`, in `time_zone`.
     pub date: String,
+    /// The person's IANA time zone when the day was folded.
     pub time_zone: String,
+    /// Seconds of sessions on the date, idle time excluded.
     pub worked_s: f64,
+    /// Seconds of reported or detected idle time within sessions.
     pub idle_s: f64,
+    /// Seconds of editor activity (heartbeats) outside any session.
     pub active_s: f64,
+    /// From the first clock-in to the last clock-out, what was not worked.
     pub breaks_s: f64,
+    /// Sessions touching the date.
     pub sessions: u32,
     /// The rules the day broke when it was folded (consecutive days aside).
     pub breaches: Vec<crate::rules::Breach>,

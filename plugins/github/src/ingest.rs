@@ -3,6 +3,7 @@
 //! keys (`metrics::put`), so a late or repeated delivery replaces a figure
 //! instead of adding a second one.
 
+use crate::announce;
 use crate::payload::{self, Account, CommentBody, PullRequest, Repository, ReviewBody, time};
 use crate::pull::{Commit, Pull, Review, is_bot};
 use crate::repo::{self, Deploy, Merge, RepoState};
@@ -74,6 +75,22 @@ pub fn handle(event: &Event) -> Result<()> {
     }
 }
 
+/// The kinds the plugin folds: GitHub's webhooks and its own backfill items,
+/// not the events it announces.
+pub const CONSUMED: &[&str] = &[
+    "github.pull_request",
+    "github.pull_request_review",
+    "github.pull_request_review_comment",
+    "github.push",
+    "github.deployment",
+    "github.deployment_status",
+    "github.workflow_run",
+    "github.installation",
+    "github.backfill.pull",
+    "github.backfill.deployment",
+    "github.backfill.workflow_run",
+];
+
 fn dispatch(event: &Event) -> Result<()> {
     let settings = Settings::load()?;
     match event.kind.as_str() {
@@ -122,6 +139,10 @@ fn load(repository: &Repository, pr: &PullRequest) -> Result<Pull> {
         pull.additions = pr.additions.unwrap_or(pull.additions);
         pull.deletions = pr.deletions.unwrap_or(pull.deletions);
         pull.closed_at = time(pr.closed_at.as_deref());
+        pull.draft = pr.draft.unwrap_or(pull.draft);
+        if let Some(reviewers) = &pr.requested_reviewers {
+            pull.requested_reviewers = reviewers.iter().map(|reviewer| reviewer.login.clone()).collect();
+        }
     }
     pull.created_at = pull.created_at.or(time(pr.created_at.as_deref()));
     if pull.merged_at.is_none() {
@@ -337,6 +358,7 @@ fn save(mut pull: Pull, settings: &Settings) -> Result<()> {
         )?;
     }
     record_figures(&pull, settings)?;
+    announce::pull(&mut pull)?;
     storage::put(&pull_key(&pull.repo, pull.number), &pull)
 }
 
@@ -481,6 +503,7 @@ fn update_deploy(repo: &str, id: &str, settings: &Settings, change: impl FnOnce(
     let recovered_before = recovery_times(&state);
     let deploy =
         state.deploys.entry(id.to_owned()).or_insert_with(|| Deploy { id: id.to_owned(), ..Deploy::default() });
+    let outcome_before = deploy.outcome.is_some().then(|| (deploy.outcome.clone(), deploy.at));
     change(deploy);
     deploy.event_ids.sort();
     deploy.event_ids.dedup();
@@ -488,6 +511,7 @@ fn update_deploy(repo: &str, id: &str, settings: &Settings, change: impl FnOnce(
         let labels = [("repo", repo), ("environment", deploy.environment.as_str()), ("outcome", outcome)];
         metrics::put(&format!("{repo}/{id}"), names::DEPLOYMENT, &labels, deploy.at, 1.0)?;
     }
+    announce::deployment(repo, outcome_before, deploy)?;
     let changed = state.link();
     for (failure, recovered_in) in state.recoveries() {
         let unchanged = recovered_before.get(&failure.id) == Some(&(failure.at, recovered_in));

@@ -3,6 +3,7 @@
 //! flow, delivery reliability and DORA figures, each traceable to the events it
 //! came from. Definitions: `docs/metrics.md`.
 
+pub mod announce;
 mod backfill;
 mod ingest;
 mod payload;
@@ -21,16 +22,18 @@ pub struct Github;
 
 impl Plugin for Github {
     fn manifest() -> Manifest {
-        Manifest::new(
+        let manifest = Manifest::new(
             "github",
             env!("CARGO_PKG_VERSION"),
             "Pull request flow, DORA and delivery reliability from GitHub webhooks",
-        )
-        .webhook_source(WebhookSource::github("github"))
-        .subscribe("github.*")
-        .capability("http")
-        .schedule(backfill::SCHEDULE, backfill::EVERY_S)
-        .schedule(redeliver::SCHEDULE, redeliver::EVERY_S)
+        );
+        ingest::CONSUMED
+            .iter()
+            .fold(manifest, |manifest, kind| manifest.subscribe(kind))
+            .webhook_source(WebhookSource::github("github"))
+            .capability("http")
+            .schedule(backfill::SCHEDULE, backfill::EVERY_S)
+            .schedule(redeliver::SCHEDULE, redeliver::EVERY_S)
     }
 
     fn routes() -> Vec<Route> {

@@ -38,6 +38,7 @@ pub struct PullRequest {
     pub base: Option<Ref>,
     pub additions: Option<u64>,
     pub deletions: Option<u64>,
+    pub requested_reviewers: Option<Vec<Account>>,
 }
 
 #[derive(Deserialize, Debug)]

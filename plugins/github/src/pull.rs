@@ -4,9 +4,10 @@
 //! sets keyed by GitHub ids, earliest times, and descriptive fields taken from
 //! the newest payload by `updated_at`.
 
+use crate::announce::PullUpdated;
 use crate::routes::PullState;
 use devpulse_sdk::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One review or review comment.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -71,6 +72,15 @@ pub struct Pull {
     pub deployed_at: Option<Timestamp>,
     pub deployment: Option<String>,
     pub timeline: BTreeMap<String, Moment>,
+    /// Whether it is a draft now.
+    #[serde(default)]
+    pub draft: bool,
+    /// Logins whose review is requested now.
+    #[serde(default)]
+    pub requested_reviewers: BTreeSet<String>,
+    /// What `github.pull.updated` said of it last.
+    #[serde(default)]
+    pub announced: Option<PullUpdated>,
 }
 
 /// What a merged (or open) pull request's figures are; `None` when unknown.
