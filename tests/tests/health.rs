@@ -185,8 +185,9 @@ async fn scenario(backend: Backend) {
 
     // The plugin loads after all: its alert resolves. A success after the
     // failure recovers it.
-    let notified = receiver.received().len();
-    assert!(notified >= 7, "each alert notified the channel: {notified}");
+    let notified =
+        server.wait_for(Duration::from_secs(30), || async { (receiver.received().len() >= 7).then_some(()) }).await;
+    assert!(notified.is_some(), "each alert notified the channel: {:?}", receiver.received().len());
     server.install_plugin(devpulse_e2e::fixtures::ALARM.as_ref(), "broken.wasm");
     let body = serde_json::to_vec(&deployed(3, "success", 1)).unwrap();
     server.deliver_github(&hook, SECRET, "deployment_status", "d-9", &body).await;
@@ -242,3 +243,50 @@ async fn scenario(backend: Backend) {
 }
 
 on_both_backends!(scenario);
+
+/// The host reports a plugin stuck behind the log (`system.delivery.lagging`,
+/// repeated while it lasts); health raises `delivery_lag` and resolves it on
+/// a scheduled evaluation once the reports stop. The schedule runs every
+/// second here: the operator's override of the plugin's 300 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_behind_the_log_raises_a_lag_alert_until_it_catches_up() {
+    let config = format!(
+        "{CONFIG}[delivery]\nlag_report_seconds = 1\nlag_report_every_seconds = 1\nmax_attempts = 1000\n\
+         backoff_ms = 200\nmax_backoff_ms = 500\n[plugins.health.schedules]\nevaluate = 1\n"
+    );
+    let Some(server) = TestServer::start_with(Backend::Sqlite, Options { config, ..Options::default() }).await else {
+        return;
+    };
+    let (_, health) = server.plugin("health").await;
+    assert_eq!(health["schedules"][0]["interval_seconds"], 1, "{health}");
+    let (_, rules) = server.get("/api/v1/health/rules").await;
+    let mut rules = rules["rules"].clone();
+    rules["delivery_lag"]["seconds"] = json!(2);
+    let (status, answer) =
+        server.call_as(&server.token, reqwest::Method::PUT, "/api/v1/health/rules", Some(&rules)).await;
+    assert_eq!(status, 200, "{answer}");
+    server.install_plugin(devpulse_e2e::fixtures::ALARM.as_ref(), "alarm.wasm");
+    server.wait_for_plugin("alarm", "1.0.0").await;
+    let hook = server.configure_hook("acme", devpulse_e2e::alarm::SECRET).await;
+    let until = chrono::Utc::now().timestamp_millis() + 12_000;
+    devpulse_e2e::alarm::tell(&server, &hook, "stuck", &json!({"raise": [], "fail_until": until})).await;
+
+    let key = "platform/lag/alarm/delivery_lag";
+    let fired = server
+        .wait_for(Duration::from_secs(30), || async { lag_alert(&server).await.filter(|a| a["state"] == "firing") })
+        .await
+        .expect("a lag alert fires while alarm is stuck");
+    assert_eq!(fired["key"], key);
+    assert_eq!(fired["details"]["figures"]["plugin"], "alarm", "{fired}");
+    let resolved = server
+        .wait_for(Duration::from_secs(60), || async { lag_alert(&server).await.filter(|a| a["state"] == "resolved") })
+        .await;
+    assert!(resolved.is_some(), "the alert resolves once alarm has caught up");
+    server.stop().await;
+}
+
+/// The newest `delivery_lag` alert, if any.
+async fn lag_alert(server: &TestServer) -> Option<Value> {
+    let (_, listed) = server.get("/api/v1/alerts?source=health&label=rule%3Ddelivery_lag").await;
+    listed["items"].as_array().and_then(|items| items.first().cloned())
+}

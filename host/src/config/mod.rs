@@ -93,11 +93,23 @@ pub struct DeliveryConfig {
     pub max_backoff_ms: u64,
     /// Most events handed to a plugin in one batch (one transaction).
     pub batch_size: u64,
+    /// A plugin whose oldest unhandled event in an org is older than this is
+    /// reported as `system.delivery.lagging` while it lasts (0: never).
+    pub lag_report_seconds: u64,
+    /// How often such a report is repeated while the lag lasts.
+    pub lag_report_every_seconds: u64,
 }
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
-        DeliveryConfig { max_attempts: 5, backoff_ms: 1_000, max_backoff_ms: 300_000, batch_size: 100 }
+        DeliveryConfig {
+            max_attempts: 5,
+            backoff_ms: 1_000,
+            max_backoff_ms: 300_000,
+            batch_size: 100,
+            lag_report_seconds: 60,
+            lag_report_every_seconds: 60,
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub enum Rule {
     ConsecutiveDays,
     Inactivity,
     PluginDown,
+    DeliveryLag,
     DeadLetters,
     BadSignatures,
 }

@@ -4,7 +4,7 @@
 //! everything, for conditions that become true with time.
 
 use crate::conditions::{Condition, Level, Rule, reconcile};
-use crate::facts::{self, AttendanceRules, Day, Deployment, Incident, PluginTrouble, Pull, Touched};
+use crate::facts::{self, AttendanceRules, Day, Deployment, Incident, Lag, PluginTrouble, Pull, Touched};
 use crate::rules::Rules;
 use chrono::{Datelike, NaiveDate, TimeZone, Weekday};
 use devpulse_sdk::prelude::*;
@@ -363,7 +363,7 @@ fn streak_ending_near(days: &std::collections::BTreeMap<String, Day>, today: Nai
     run
 }
 
-/// Plugins down, dead letters and bad signatures.
+/// Plugins down or behind, dead letters and bad signatures.
 fn platform(rules: &Rules, now: Timestamp) -> Result<Vec<Condition>> {
     let mut holding = Vec::new();
     if rules.plugin_down.enabled {
@@ -381,6 +381,23 @@ fn platform(rules: &Rules, now: Timestamp) -> Result<Vec<Condition>> {
                     json!({ "plugin": trouble.name, "reason": trouble.reason, "at": Time(trouble.at) }),
                 )
                 .links(vec![format!("/api/v1/plugins/{}", trouble.name)], vec![trouble.event_id.clone()]),
+            );
+        }
+    }
+    let lagging = &rules.delivery_lag;
+    for (_, lag) in storage::scan_all::<Lag>("lag/")? {
+        // The host repeats the report while a plugin is behind: one overdue means it caught up.
+        let current = lag.at + (lag.next_report_within_seconds * 2500) as i64 >= now;
+        if lagging.enabled && current && lag.lag_seconds > lagging.seconds {
+            holding.push(
+                Condition::new(
+                    format!("platform/lag/{}/{}", lag.plugin, Rule::DeliveryLag.name()),
+                    Rule::DeliveryLag,
+                    Level::Warning,
+                    format!("Plugin {} is more than {} s behind the event log", lag.plugin, lagging.seconds),
+                    json!({ "plugin": lag.plugin, "lag_seconds": lag.lag_seconds, "behind": lag.behind, "threshold_seconds": lagging.seconds }),
+                )
+                .links(vec![format!("/api/v1/plugins/{}", lag.plugin)], vec![lag.event_id.clone()]),
             );
         }
     }

@@ -16,6 +16,7 @@ pub const PLUGIN_DISABLED: &str = "system.plugin.disabled";
 pub const PLUGIN_ENABLED: &str = "system.plugin.enabled";
 pub const DEAD_LETTERED: &str = "system.event.dead_lettered";
 pub const BAD_SIGNATURE: &str = "system.webhook.bad_signature";
+pub const LAGGING: &str = "system.delivery.lagging";
 
 const HOUR: Timestamp = 3_600_000;
 const DAY: Timestamp = 24 * HOUR;
@@ -108,6 +109,19 @@ pub struct Incident {
     pub at: Timestamp,
     pub event_id: String,
     pub detail: String,
+}
+
+/// The host's latest report that a plugin is behind (sent each minute while it is).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Lag {
+    pub plugin: String,
+    pub behind: u64,
+    pub lag_seconds: u64,
+    /// When the host reported it.
+    pub at: Timestamp,
+    /// When the next report is due if the lag goes on.
+    pub next_report_within_seconds: u64,
+    pub event_id: String,
 }
 
 /// The attendance rules the working-time rules compare against, as announced.
@@ -247,6 +261,26 @@ pub fn fold(event: &Event) -> Result<Touched> {
             storage::put(&format!("badsig/{source}/{:013}", event.occurred_at), &incident)?;
             Ok(Touched::Platform)
         }
+        LAGGING => {
+            #[derive(Deserialize)]
+            struct Lagging {
+                plugin: String,
+                behind: u64,
+                lag_seconds: u64,
+                next_report_within_seconds: u64,
+            }
+            let lagging: Lagging = event.json()?;
+            let lag = Lag {
+                plugin: lagging.plugin.clone(),
+                behind: lagging.behind,
+                lag_seconds: lagging.lag_seconds,
+                at: event.occurred_at,
+                next_report_within_seconds: lagging.next_report_within_seconds,
+                event_id: event.id.clone(),
+            };
+            storage::put(&format!("lag/{}", lagging.plugin), &lag)?;
+            Ok(Touched::Platform)
+        }
         crate::rules::UPDATED => {
             let stored: crate::rules::Stored = event.json()?;
             Ok(if crate::rules::keep(&stored)? { Touched::Everything } else { Touched::Nothing })
@@ -316,6 +350,11 @@ pub fn prune(now: Timestamp) -> Result<()> {
             if incident.at < now - HOUR {
                 storage::delete(&key)?;
             }
+        }
+    }
+    for (key, lag) in storage::scan_all::<Lag>("lag/")? {
+        if lag.at < now - HOUR {
+            storage::delete(&key)?;
         }
     }
     for (key, deployment) in storage::scan_all::<Deployment>("deploy/")? {

@@ -33,6 +33,7 @@ impl Plugin for Health {
             "system.plugin.*",
             facts::DEAD_LETTERED,
             facts::BAD_SIGNATURE,
+            facts::LAGGING,
             rules::UPDATED,
         ]
         .into_iter()

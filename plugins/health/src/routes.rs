@@ -106,6 +106,7 @@ const ALL_RULES: &[Rule] = &[
     Rule::ConsecutiveDays,
     Rule::Inactivity,
     Rule::PluginDown,
+    Rule::DeliveryLag,
     Rule::DeadLetters,
     Rule::BadSignatures,
 ];

@@ -34,6 +34,8 @@ pub struct Rules {
     pub inactivity: Inactivity,
     /// A plugin that failed to load or was disabled.
     pub plugin_down: Switch,
+    /// A plugin behind the log, as the host reports it each minute while it lasts.
+    pub delivery_lag: DeliveryLag,
     /// Events dead-lettered in the last hour.
     pub dead_letters: DeadLetters,
     /// Repeated bad webhook signatures on a source.
@@ -130,6 +132,17 @@ pub struct Inactivity {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct DeliveryLag {
+    pub enabled: bool,
+    /// Seconds between an event's arrival and now, for the oldest a plugin has
+    /// not handled, above which it fires (default 300). The host reports lags
+    /// from `delivery.lag_report_seconds` (60) up.
+    #[schemars(range(min = 0, max = 604800))]
+    pub seconds: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DeadLetters {
     pub enabled: bool,
     /// Dead letters in the last hour, at least (default 1).
@@ -161,6 +174,7 @@ impl Default for Rules {
             consecutive_days: on.clone(),
             inactivity: Inactivity { enabled: true, working_days: 3 },
             plugin_down: on,
+            delivery_lag: DeliveryLag { enabled: true, seconds: 300 },
             dead_letters: DeadLetters { enabled: true, per_hour: 1 },
             bad_signatures: BadSignatures { enabled: true, minutes_per_hour: 3 },
         }

@@ -264,6 +264,25 @@ fn a_warning_becomes_critical_with_time_and_one_alert_stays_one() {
 }
 
 #[test]
+fn a_lag_report_fires_until_the_reports_stop() {
+    let host = host();
+    let report = json!({"plugin": "github", "behind": 900, "oldest_pending_at": at(now() - 400_000),
+                        "lag_seconds": 400, "next_report_within_seconds": 60});
+    host.event("system.delivery.lagging", report.clone()).unwrap();
+    assert_eq!(open(&host)["platform/lag/github/delivery_lag"].0, "warning");
+    // A report still due (2.5 intervals) keeps it; once overdue, the plugin has caught up.
+    host.tick(EVALUATE, now() + 120_000).unwrap();
+    assert!(open(&host).contains_key("platform/lag/github/delivery_lag"));
+    host.tick(EVALUATE, now() + 160_000).unwrap();
+    assert!(!open(&host).contains_key("platform/lag/github/delivery_lag"));
+    // A lag under the threshold fires nothing.
+    let mut small = report;
+    small["lag_seconds"] = json!(200);
+    host.event("system.delivery.lagging", small).unwrap();
+    assert!(!open(&host).contains_key("platform/lag/github/delivery_lag"));
+}
+
+#[test]
 fn inactivity_counts_working_days_in_the_persons_zone() {
     use chrono::NaiveDate;
     use health::evaluate::working_days_between;
@@ -288,6 +307,7 @@ fn the_overview_shows_a_developer_their_own_and_a_manager_everything() {
     deliver(&host, &facts());
     let manager = host.as_caller("boss", Role::Manager).get("/overview").unwrap().body.unwrap();
     assert_eq!(manager["team"]["total"], 10);
+    assert_eq!(manager["rules"].as_array().unwrap().len(), 14);
     assert_eq!(manager["team"]["worst"], "critical");
     assert_eq!(manager["people"][0]["user"], "user-ada");
     assert_eq!(manager["people"][0]["total"], 6);

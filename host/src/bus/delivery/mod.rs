@@ -90,7 +90,7 @@ pub async fn run(runtime: Runtime, bus: Bus) {
         }
         if last_lag.elapsed() >= LAG_EVERY {
             last_lag = tokio::time::Instant::now();
-            if let Err(err) = sample_lag(&runtime).await {
+            if let Err(err) = sample_lag(&runtime, &bus, &config).await {
                 tracing::warn!("measuring delivery lag failed: {err}");
             }
         }
@@ -141,12 +141,24 @@ fn live_generations(rows: Vec<generations::Generation>) -> HashMap<(String, Stri
     rows.into_iter().map(|row| ((row.plugin, row.org), row.live)).collect()
 }
 
-/// Sets each plugin's backlog gauges from its live cursors.
-async fn sample_lag(runtime: &Runtime) -> Result<(), StoreError> {
+/// The event a plugin far behind in an org becomes, repeated while it lasts.
+pub const LAGGING: &str = "system.delivery.lagging";
+
+/// Sets each plugin's backlog gauges from its live cursors, and reports each
+/// (plugin, org) whose oldest unhandled event is older than
+/// `lag_report_seconds` as a `system.delivery.lagging` event: one per
+/// `lag_report_every_seconds` however many replicas sample (the window is its
+/// dedupe key), none once it has caught up. The report says when the next one
+/// is due, so a consumer knows a lag is over when none comes.
+async fn sample_lag(runtime: &Runtime, bus: &Bus, config: &DeliveryConfig) -> Result<(), StoreError> {
     let db = runtime.db();
     let now = now_ms();
     let live = live_generations(generations::all(db).await?);
     let mut per_plugin: BTreeMap<String, (u64, Option<i64>)> = BTreeMap::new();
+    let mut reports = Vec::new();
+    let every_s = config.lag_report_every_seconds.max(LAG_EVERY.as_secs());
+    let window = now - now.rem_euclid(every_s as i64 * 1000);
+    let report_after_s = config.lag_report_seconds;
     for cursor in cursors::all_cursors(db).await? {
         let Some(plugin) = runtime.registry().get(&cursor.plugin) else { continue };
         let key = (cursor.plugin.clone(), cursor.org.clone());
@@ -154,12 +166,30 @@ async fn sample_lag(runtime: &Runtime) -> Result<(), StoreError> {
             continue;
         }
         let (behind, oldest) = log::backlog(db, &cursor.org, cursor.position, &plugin.manifest.subscriptions).await?;
+        let lag_ms = oldest.map_or(0, |oldest| (now - oldest).max(0));
+        if report_after_s > 0 && lag_ms >= (report_after_s * 1000) as i64 {
+            let payload = serde_json::json!({
+                "plugin": cursor.plugin,
+                "behind": behind,
+                "oldest_pending_at": oldest.and_then(chrono::DateTime::from_timestamp_millis),
+                "lag_seconds": lag_ms / 1000,
+                "next_report_within_seconds": every_s,
+            });
+            let dedupe = Some(format!("lagging/{}/{window}", cursor.plugin));
+            reports.push(super::system::entry(&cursor.org, LAGGING, payload, dedupe));
+        }
         let entry = per_plugin.entry(cursor.plugin.clone()).or_default();
         entry.0 += behind;
         entry.1 = match (entry.1, oldest) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+    }
+    if !reports.is_empty() {
+        let txn = sea_orm::TransactionTrait::begin(db).await?;
+        log::append(&txn, reports).await?;
+        txn.commit().await?;
+        bus.wake().appended();
     }
     for (plugin, (behind, oldest)) in per_plugin {
         let age = oldest.map_or(0, |oldest| (now - oldest).max(0) as u64);
