@@ -39,6 +39,7 @@ use __private::bindings;
 
 pub mod alerts;
 pub mod config;
+pub mod definitions;
 mod error;
 pub mod events;
 mod host;

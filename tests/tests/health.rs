@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const CONFIG: &str = "[alerts]\nallow_private_targets = true\nscan_seconds = 1\nretry_seconds = 1\n";
+/// Aggregates (the failure rate, the reliability score) are evaluated on the
+/// schedule: every second here.
+const CONFIG: &str = "[alerts]\nallow_private_targets = true\nscan_seconds = 1\nretry_seconds = 1\n\
+                      [plugins.health.schedules]\nevaluate = 1\n";
 const SECRET: &str = "health-test-github-secret";
 const RECEIVER_SECRET: &str = "a receiver's secret, 16+ bytes";
 const H: i64 = 3_600_000;
@@ -103,6 +106,7 @@ fn expected(ada: &str) -> BTreeMap<String, String> {
         ("pull/acme/api/0000000001/large_pull", "info"),
         ("deploy/acme/api/deployment/2/failed_deployment", "critical"),
         ("org/change_failure_rate", "warning"),
+        ("org/delivery_reliability", "warning"),
         (&format!("user/{ada}/overwork"), "warning"),
         (&format!("user/{ada}/missing_breaks"), "info"),
         ("platform/plugin/failed/*", "critical"),
@@ -162,7 +166,7 @@ async fn scenario(backend: Backend) {
     server.install_bytes(b"not a component", "broken.wasm");
 
     let alerts = wait_for_alerts(&server, &expected(&ada)).await;
-    assert_eq!(alerts.len(), 7);
+    assert_eq!(alerts.len(), 8);
 
     // Each alert names its rule, its figures and its provenance.
     let (_, listed) = server.get("/api/v1/alerts?source=health&label=rule%3Dreview_waiting").await;
@@ -180,13 +184,13 @@ async fn scenario(backend: Backend) {
     let (_, mine) = server.get_as(&ada_token, "/api/v1/health/overview").await;
     assert_eq!(mine["team"]["total"], 4, "{mine}");
     let (_, all) = server.get("/api/v1/health/overview").await;
-    assert_eq!(all["team"]["total"], 7, "{all}");
+    assert_eq!(all["team"]["total"], 8, "{all}");
     assert_eq!(all["team"]["worst"], "critical");
 
     // The plugin loads after all: its alert resolves. A success after the
     // failure recovers it.
     let notified =
-        server.wait_for(Duration::from_secs(30), || async { (receiver.received().len() >= 7).then_some(()) }).await;
+        server.wait_for(Duration::from_secs(30), || async { (receiver.received().len() >= 8).then_some(()) }).await;
     assert!(notified.is_some(), "each alert notified the channel: {:?}", receiver.received().len());
     server.install_plugin(devpulse_e2e::fixtures::ALARM.as_ref(), "broken.wasm");
     let body = serde_json::to_vec(&deployed(3, "success", 1)).unwrap();
@@ -194,6 +198,8 @@ async fn scenario(backend: Backend) {
     let mut after = expected(&ada);
     after.remove("platform/plugin/failed/*");
     after.remove("deploy/acme/api/deployment/2/failed_deployment");
+    // One failure in three: the score is 66.7 now, not below 60.
+    after.remove("org/delivery_reliability");
     wait_for_alerts(&server, &after).await;
 
     // A higher size threshold resolves the large pull request; a lower wait fires nothing new.
@@ -247,12 +253,12 @@ on_both_backends!(scenario);
 /// The host reports a plugin stuck behind the log (`system.delivery.lagging`,
 /// repeated while it lasts); health raises `delivery_lag` and resolves it on
 /// a scheduled evaluation once the reports stop. The schedule runs every
-/// second here: the operator's override of the plugin's 300 s.
+/// second here (`CONFIG`): the operator's override of the plugin's 300 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_behind_the_log_raises_a_lag_alert_until_it_catches_up() {
     let config = format!(
         "{CONFIG}[delivery]\nlag_report_seconds = 1\nlag_report_every_seconds = 1\nmax_attempts = 1000\n\
-         backoff_ms = 200\nmax_backoff_ms = 500\n[plugins.health.schedules]\nevaluate = 1\n"
+         backoff_ms = 200\nmax_backoff_ms = 500\n"
     );
     let Some(server) = TestServer::start_with(Backend::Sqlite, Options { config, ..Options::default() }).await else {
         return;

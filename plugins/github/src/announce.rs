@@ -39,14 +39,21 @@ pub struct PullUpdated {
     pub deletions: u64,
     /// Additions plus deletions.
     pub size: u64,
+    /// The first commit, or creation when no commit is known: where its cycle time starts.
+    pub started_at: Option<Time>,
     /// The newest commit on its branch.
     pub last_commit_at: Option<Time>,
+    /// Reviews by others (bots excluded), not counting dismissed ones or comments.
+    pub reviews: u64,
+    /// Commits authored after the first review.
+    pub rework_commits: u64,
     pub merged_at: Option<Time>,
     pub closed_at: Option<Time>,
 }
 
 impl PullUpdated {
     pub fn of(pull: &Pull) -> Self {
+        let figures = pull.figures();
         PullUpdated {
             repo: pull.repo.clone(),
             number: pull.number,
@@ -63,8 +70,11 @@ impl PullUpdated {
             requested_reviewers: pull.requested_reviewers.iter().cloned().collect(),
             additions: pull.additions,
             deletions: pull.deletions,
-            size: pull.additions + pull.deletions,
+            size: figures.size,
+            started_at: pull.started_at().map(Time),
             last_commit_at: pull.commits.values().map(|commit| commit.at).max().map(Time),
+            reviews: figures.reviews,
+            rework_commits: figures.rework_commits,
             merged_at: pull.merged_at.map(Time),
             closed_at: pull.closed_at.map(Time),
         }

@@ -17,6 +17,7 @@ pub enum Rule {
     ReviewLoad,
     FailedDeployment,
     ChangeFailureRate,
+    DeliveryReliability,
     Overwork,
     MissingBreaks,
     ConsecutiveDays,

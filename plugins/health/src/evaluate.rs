@@ -4,9 +4,10 @@
 //! everything, for conditions that become true with time.
 
 use crate::conditions::{Condition, Level, Rule, reconcile};
-use crate::facts::{self, AttendanceRules, Day, Deployment, Incident, Lag, PluginTrouble, Pull, Touched};
+use crate::facts::{self, AttendanceRules, Day, Deployment, Incident, Lag, Merged, PluginTrouble, Pull, Touched};
 use crate::rules::Rules;
 use chrono::{Datelike, NaiveDate, TimeZone, Weekday};
+use devpulse_sdk::definitions::{RELIABILITY_FORMULA, ReliabilityInputs};
 use devpulse_sdk::prelude::*;
 use serde_json::json;
 
@@ -28,7 +29,7 @@ pub fn touched(touched: &Touched, now: Timestamp) -> Result<()> {
             }
             Ok(())
         }
-        Touched::Deployments => deployments(&rules, now),
+        Touched::Repo(repo) => failed_deployments(&rules, Some(repo), now),
         Touched::Person(user) => person(&rules, user, now),
         Touched::Platform => reconcile("platform/", platform(&rules, now)?),
         Touched::Everything => everything(now),
@@ -49,7 +50,8 @@ pub fn everything(now: Timestamp) -> Result<()> {
         loads.extend(review_load(&rules, &reviewer)?);
     }
     reconcile("reviewer/", loads)?;
-    deployments(&rules, now)?;
+    failed_deployments(&rules, None, now)?;
+    delivery(&rules, now)?;
     let mut people: Vec<String> = storage::scan_all::<Timestamp>("active/")?
         .into_iter()
         .map(|(key, _)| key["active/".len()..].to_owned())
@@ -173,9 +175,13 @@ fn review_load(rules: &Rules, login: &str) -> Result<Vec<Condition>> {
     Ok(vec![condition])
 }
 
-/// Failed deployments not recovered in time, and the change failure rate.
-fn deployments(rules: &Rules, now: Timestamp) -> Result<()> {
-    let all: Vec<Deployment> = storage::scan_all::<Deployment>("deploy/")?.into_iter().map(|(_, d)| d).collect();
+/// Failed deployments not recovered in time, in one repository or all.
+fn failed_deployments(rules: &Rules, repo: Option<&str>, now: Timestamp) -> Result<()> {
+    let scope = match repo {
+        Some(repo) => format!("deploy/{repo}/"),
+        None => "deploy/".to_owned(),
+    };
+    let all: Vec<Deployment> = storage::scan_all::<Deployment>(&scope)?.into_iter().map(|(_, d)| d).collect();
     let mut unrecovered = Vec::new();
     let failed = &rules.failed_deployment;
     for failure in all.iter().filter(|deployment| deployment.failed() && failed.enabled) {
@@ -198,35 +204,92 @@ fn deployments(rules: &Rules, now: Timestamp) -> Result<()> {
                     ),
                     json!({ "deployment": failure.id, "failed_at": failure.at, "hours_since": hours(standing) }),
                 )
-                .links(vec![format!("/api/v1/github/dora?include=items")], failure.event_ids.clone()),
+                .links(vec!["/api/v1/github/dora?include=items".into()], failure.event_ids.clone()),
             );
         }
     }
-    reconcile("deploy/", unrecovered)?;
-    let rate = &rules.change_failure_rate;
-    let since = now - i64::from(rate.days) * DAY as i64;
-    let window: Vec<&Deployment> = all.iter().filter(|d| d.at.0 >= since && d.at.0 <= now).collect();
-    let failures = window.iter().filter(|d| d.failed()).count();
+    reconcile(&scope, unrecovered)
+}
+
+/// The org's change failure rate and Delivery Reliability Score over their
+/// windows: aggregates, evaluated on the schedule and when the rules change.
+fn delivery(rules: &Rules, now: Timestamp) -> Result<()> {
+    let deployments: Vec<Deployment> =
+        storage::scan_all::<Deployment>("deploy/")?.into_iter().map(|(_, d)| d).collect();
+    let in_window = |days: u32| {
+        let since = now - i64::from(days) * DAY as i64;
+        deployments.iter().filter(move |d| d.at.0 >= since && d.at.0 <= now)
+    };
+    let failure_rate = |days: u32| -> Option<(f64, Vec<&Deployment>, usize)> {
+        let window: Vec<&Deployment> = in_window(days).collect();
+        let failed: Vec<&Deployment> = window.iter().copied().filter(|d| d.failed()).collect();
+        (!window.is_empty()).then(|| (failed.len() as f64 / window.len() as f64, failed, window.len()))
+    };
     let mut holding = Vec::new();
-    if rate.enabled && !window.is_empty() {
-        let percent = 100.0 * failures as f64 / window.len() as f64;
-        if percent > rate.percent {
+    let rate = &rules.change_failure_rate;
+    if let (true, Some((share, failed, total))) = (rate.enabled, failure_rate(rate.days))
+        && 100.0 * share > rate.percent
+    {
+        holding.push(
+            Condition::new(
+                format!("org/{}", Rule::ChangeFailureRate.name()),
+                Rule::ChangeFailureRate,
+                Level::Warning,
+                format!("Change failure rate over the last {} days is above {}%", rate.days, rate.percent),
+                json!({
+                    "percent": (1000.0 * share).round() / 10.0, "failed": failed.len(),
+                    "deployments": total, "threshold_percent": rate.percent,
+                }),
+            )
+            .links(
+                vec!["/api/v1/github/dora?include=items".into()],
+                failed.iter().flat_map(|d| d.event_ids.iter().take(1).cloned()).collect(),
+            ),
+        );
+    }
+    let reliability = &rules.delivery_reliability;
+    if reliability.enabled {
+        let since = now - i64::from(reliability.days) * DAY as i64;
+        let merged: Vec<Merged> = storage::scan_all::<Merged>("merged/")?
+            .into_iter()
+            .map(|(_, merged)| merged)
+            .filter(|merged| merged.merged_at >= since && merged.merged_at <= now)
+            .collect();
+        let share = |count: usize| (!merged.is_empty()).then(|| count as f64 / merged.len() as f64);
+        let mut cycles: Vec<f64> = merged.iter().filter_map(|merged| merged.cycle_time_s).collect();
+        cycles.sort_by(f64::total_cmp);
+        let inputs = ReliabilityInputs {
+            review_coverage: share(merged.iter().filter(|merged| merged.reviewed).count()),
+            rework_rate: share(merged.iter().filter(|merged| merged.reworked).count()),
+            change_failure_rate: failure_rate(reliability.days).map(|(share, _, _)| share),
+            cycle_time_p50_s: median(&cycles),
+        };
+        if let Some(score) = inputs.score().filter(|score| *score < reliability.below) {
             holding.push(
                 Condition::new(
-                    format!("org/{}", Rule::ChangeFailureRate.name()),
-                    Rule::ChangeFailureRate,
+                    format!("org/{}", Rule::DeliveryReliability.name()),
+                    Rule::DeliveryReliability,
                     Level::Warning,
-                    format!("Change failure rate over the last {} days is above {}%", rate.days, rate.percent),
-                    json!({ "percent": (percent * 10.0).round() / 10.0, "failed": failures, "deployments": window.len(), "threshold_percent": rate.percent }),
+                    format!(
+                        "The Delivery Reliability Score over the last {} days is below {}",
+                        reliability.days, reliability.below
+                    ),
+                    json!({ "score": score, "inputs": inputs, "formula": RELIABILITY_FORMULA, "merged": merged.len(), "threshold": reliability.below }),
                 )
-                .links(
-                    vec!["/api/v1/github/dora?include=items".into()],
-                    window.iter().filter(|d| d.failed()).flat_map(|d| d.event_ids.iter().take(1).cloned()).collect(),
-                ),
+                .links(vec![format!("/api/v1/github/summary?from={}&to={}", Time(since).to_rfc3339(), Time(now).to_rfc3339())], Vec::new()),
             );
         }
     }
     reconcile("org/", holding)
+}
+
+/// The exact median (nearest rank) of sorted values; the github plugin's p50
+/// comes from a sketch, within 1% of it.
+fn median(sorted: &[f64]) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    Some(sorted[(sorted.len() - 1) / 2])
 }
 
 /// The local date of `now` for a person.

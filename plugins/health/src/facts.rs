@@ -41,6 +41,12 @@ pub struct Pull {
     pub last_commit_at: Option<Time>,
     #[serde(default)]
     pub merged_at: Option<Time>,
+    #[serde(default)]
+    pub started_at: Option<Time>,
+    #[serde(default)]
+    pub reviews: u64,
+    #[serde(default)]
+    pub rework_commits: u64,
     /// The announcement it was read from.
     #[serde(default)]
     pub event_id: String,
@@ -55,6 +61,17 @@ impl Pull {
     pub fn activity_at(&self) -> Option<Timestamp> {
         [self.created_at, self.ready_at, self.last_commit_at, self.merged_at].into_iter().flatten().map(|t| t.0).max()
     }
+}
+
+/// A merged pull request, for the Delivery Reliability Score over a window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Merged {
+    pub merged_at: Timestamp,
+    /// First commit (or creation) to merge, in seconds.
+    pub cycle_time_s: Option<f64>,
+    pub reviewed: bool,
+    pub reworked: bool,
+    pub event_id: String,
 }
 
 /// A production deployment's outcome, from `github.deployment.updated`.
@@ -147,7 +164,8 @@ pub enum Touched {
         reviewers: Vec<String>,
         author: Option<String>,
     },
-    Deployments,
+    /// A repository's deployments.
+    Repo(String),
     Person(String),
     Platform,
     Everything,
@@ -165,7 +183,7 @@ pub fn fold(event: &Event) -> Result<Touched> {
         DEPLOYMENT_UPDATED => {
             let deployment: Deployment = event.json()?;
             storage::put(&format!("deploy/{}/{}", deployment.repo, deployment.id), &deployment)?;
-            Ok(Touched::Deployments)
+            Ok(Touched::Repo(deployment.repo))
         }
         DAY_UPDATED => {
             let mut day: Day = event.json()?;
@@ -309,6 +327,16 @@ fn pull_updated(pull: Pull) -> Result<Touched> {
     };
     if pull.state != "open" {
         storage::delete(&key)?;
+        if let (Some(merged_at), "merged") = (pull.merged_at, pull.state.as_str()) {
+            let merged = Merged {
+                merged_at: merged_at.0,
+                cycle_time_s: pull.started_at.map(|started| (merged_at.0 - started.0).max(0) as f64 / 1000.0),
+                reviewed: pull.reviews > 0,
+                reworked: pull.rework_commits > 0,
+                event_id: pull.event_id.clone(),
+            };
+            storage::put(&format!("merged/{}/{:010}", pull.repo, pull.number), &merged)?;
+        }
         return Ok(touched(reviewers));
     }
     if !pull.draft {
@@ -354,6 +382,11 @@ pub fn prune(now: Timestamp) -> Result<()> {
     }
     for (key, lag) in storage::scan_all::<Lag>("lag/")? {
         if lag.at < now - HOUR {
+            storage::delete(&key)?;
+        }
+    }
+    for (key, merged) in storage::scan_all::<Merged>("merged/")? {
+        if merged.merged_at < now - 400 * DAY {
             storage::delete(&key)?;
         }
     }

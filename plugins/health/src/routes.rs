@@ -101,6 +101,7 @@ const ALL_RULES: &[Rule] = &[
     Rule::ReviewLoad,
     Rule::FailedDeployment,
     Rule::ChangeFailureRate,
+    Rule::DeliveryReliability,
     Rule::Overwork,
     Rule::MissingBreaks,
     Rule::ConsecutiveDays,

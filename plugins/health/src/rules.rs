@@ -24,6 +24,9 @@ pub struct Rules {
     pub failed_deployment: FailedDeployment,
     /// Failed production deployments over all of them, in a trailing window.
     pub change_failure_rate: ChangeFailureRate,
+    /// The Delivery Reliability Score (`docs/metrics.md`) of the org's merged pull
+    /// requests and production deployments, in a trailing window.
+    pub delivery_reliability: DeliveryReliability,
     /// Worked time above the org's daily maximum (the attendance rules) on too many recent days.
     pub overwork: Overwork,
     /// A recent day without the breaks the org's attendance rules require.
@@ -111,6 +114,18 @@ pub struct ChangeFailureRate {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct DeliveryReliability {
+    pub enabled: bool,
+    /// Below this score, 0 to 100 (default 60).
+    #[schemars(range(min = 0.0, max = 100.0))]
+    pub below: f64,
+    /// Over this many trailing days (default 30).
+    #[schemars(range(min = 1, max = 366))]
+    pub days: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Overwork {
     pub enabled: bool,
     /// Days over the daily maximum, at least (default 3; more than `of_last_days` never fires) ...
@@ -169,6 +184,7 @@ impl Default for Rules {
             review_load: ReviewLoad { enabled: true, pending_requests: 5 },
             failed_deployment: FailedDeployment { enabled: true, recovery_hours: 24.0 },
             change_failure_rate: ChangeFailureRate { enabled: true, percent: 15.0, days: 30 },
+            delivery_reliability: DeliveryReliability { enabled: true, below: 60.0, days: 30 },
             overwork: Overwork { enabled: true, days: 3, of_last_days: 7 },
             missing_breaks: on.clone(),
             consecutive_days: on.clone(),

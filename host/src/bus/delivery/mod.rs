@@ -167,7 +167,9 @@ async fn sample_lag(runtime: &Runtime, bus: &Bus, config: &DeliveryConfig) -> Re
         }
         let (behind, oldest) = log::backlog(db, &cursor.org, cursor.position, &plugin.manifest.subscriptions).await?;
         let lag_ms = oldest.map_or(0, |oldest| (now - oldest).max(0));
-        if report_after_s > 0 && lag_ms >= (report_after_s * 1000) as i64 {
+        // A disabled plugin is behind on purpose: `system.plugin.disabled` said so.
+        let reported = report_after_s > 0 && !runtime.registry().is_disabled(&cursor.plugin);
+        if reported && lag_ms >= (report_after_s * 1000) as i64 {
             let payload = serde_json::json!({
                 "plugin": cursor.plugin,
                 "behind": behind,
