@@ -26,6 +26,10 @@ struct Args {
     /// Deliveries in flight at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Disables the health plugin first, to measure what folding github's
+    /// announcements costs the pipeline.
+    #[arg(long)]
+    without_health: bool,
 }
 
 const SECRET: &str = "bench-secret";
@@ -126,6 +130,10 @@ async fn main() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("{} is unavailable", args.backend))?;
     let hook = server.configure_hook("github", SECRET).await;
     let url = server.url(&hook);
+    if args.without_health {
+        let (status, answer) = server.post_empty("/api/v1/plugins/health/disable").await;
+        anyhow::ensure!((200..300).contains(&status), "disabling health: {status} {answer}");
+    }
 
     let mut deliveries = Vec::with_capacity(args.events);
     let mut index = 0;
@@ -206,7 +214,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let handled = started.elapsed();
     // The health plugin folds github's announcements behind it.
-    server.delivered("health", Duration::from_secs(3600)).await;
+    if !args.without_health {
+        server.delivered("health", Duration::from_secs(3600)).await;
+    }
     let health_done = started.elapsed();
     phase.store(DONE, Ordering::Relaxed);
     let [while_ingesting, while_folding] = dashboard.await?;
@@ -224,11 +234,13 @@ async fn main() -> anyhow::Result<()> {
         handled.as_secs_f64(),
         events / handled.as_secs_f64()
     );
-    println!(
-        "{}: health caught up with github's announcements {:.1} s after github handled the last delivery",
-        args.backend,
-        (health_done - handled).as_secs_f64()
-    );
+    if !args.without_health {
+        println!(
+            "{}: health caught up with github's announcements {:.1} s after github handled the last delivery",
+            args.backend,
+            (health_done - handled).as_secs_f64()
+        );
+    }
 
     let (_, count) =
         server.get(&format!("/api/v1/metrics/query?plugin=github&name=pr_cycle_time_s&{year}&agg=count")).await;
