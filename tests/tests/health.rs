@@ -24,6 +24,13 @@ fn at(hours_ago: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339()
 }
 
+/// `hour`:00 UTC on the day `days_ago` days before today: working days in
+/// Ada's zone (UTC) that never straddle midnight, whatever the time of the run.
+fn on_day(days_ago: i64, hour: u32) -> String {
+    let day = chrono::Utc::now().date_naive() - chrono::Days::new(days_ago as u64);
+    day.and_hms_opt(hour, 0, 0).unwrap().and_utc().to_rfc3339()
+}
+
 fn repository() -> Value {
     json!({"full_name": "acme/api", "default_branch": "main"})
 }
@@ -152,8 +159,7 @@ async fn scenario(backend: Backend) {
     let records: Vec<Value> = [1, 2, 4]
         .iter()
         .flat_map(|days_ago| {
-            let start = at(days_ago * 24 + 14);
-            let end = at(days_ago * 24 + 3);
+            let (start, end) = (on_day(*days_ago, 8), on_day(*days_ago, 19));
             [
                 json!({"id": format!("in-{days_ago}"), "type": "clock_in", "at": start}),
                 json!({"id": format!("out-{days_ago}"), "type": "clock_out", "at": end}),
