@@ -6,6 +6,7 @@ use crate::api::{self, AppState, Extras};
 use crate::auth::Authenticator;
 use crate::bus::Bus;
 use crate::bus::ingest::Ingest;
+use crate::bus::leases::Leases;
 use crate::bus::wake::Wake;
 use crate::bus::writer::LogWriter;
 use crate::config::Settings;
@@ -33,10 +34,11 @@ pub struct RunningServer {
     pub runtime: Runtime,
     shutdown: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
-    /// The watcher, delivery, schedules, notifications, the stream's tail and Redis followers.
+    /// The watcher, delivery, lag reports, schedules, notifications, the stream's tail and Redis followers.
     background: Vec<JoinHandle<()>>,
     redis: Option<Redis>,
     stream: Hub,
+    leases: Leases,
 }
 
 /// Opens storage, loads plugins and starts serving on `settings.listen`.
@@ -64,7 +66,9 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
     let telemetry = Telemetry::new();
     let wake = Wake::default();
     let writer = LogWriter::start(db.clone(), wake.clone());
-    let bus = Bus::new(db.clone(), wake.clone());
+    let lease_lifetime = Duration::from_secs(settings.file.delivery.lease_seconds.max(2));
+    let leases = Leases::new(db.clone(), lease_lifetime, telemetry.clone());
+    let bus = Bus::new(db.clone(), wake.clone(), leases.clone());
     let runtime = Runtime::new(&settings.data_dir, db, settings.file.clone(), telemetry.clone())?;
     runtime.restore_switches().await?;
     // Listening before the bundled plugins load records their loading too.
@@ -81,6 +85,7 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
         system_events,
         tokio::spawn(plugin_dir.watch(runtime.clone())),
         tokio::spawn(crate::bus::delivery::run(runtime.clone(), bus.clone())),
+        tokio::spawn(crate::bus::delivery::report_lag(runtime.clone(), bus.clone())),
         tokio::spawn(crate::bus::schedules::run(runtime.clone(), bus.clone())),
     ];
     let auth = Authenticator::new(runtime.db().clone(), redis.clone());
@@ -133,7 +138,7 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
             .await
     });
     tracing::info!(%addr, plugins = runtime.registry().all().len(), "DevPulse is serving");
-    Ok(RunningServer { addr, runtime, shutdown, http, background, redis, stream })
+    Ok(RunningServer { addr, runtime, shutdown, http, background, redis, stream, leases })
 }
 
 impl RunningServer {
@@ -148,6 +153,10 @@ impl RunningServer {
         self.http.await??;
         if let Some(redis) = &self.redis {
             redis.quit().await;
+        }
+        // The other replicas take this one's work at once instead of after the leases expire.
+        if let Err(err) = self.leases.leave().await {
+            tracing::warn!("giving up the leases failed: {err}");
         }
         self.runtime.db().clone().close().await?;
         tracing::info!("DevPulse stopped");

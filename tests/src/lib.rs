@@ -14,6 +14,7 @@ pub mod browser;
 pub mod fake_github;
 pub mod receiver;
 pub mod stream;
+pub mod tally;
 
 /// Paths of the compiled fixture components, one constant per fixture crate.
 pub mod fixtures {
@@ -319,13 +320,9 @@ impl TestServer {
         (id, token["secret"].as_str().expect("secret").to_owned())
     }
 
-    /// Creates another org (as the operator) owned by Eve; its owner's token.
+    /// Creates another org (as the operator) with an owner of its own; the owner's token.
     pub async fn another_org(&self, slug: &str) -> String {
-        let owner = serde_json::json!({"display_name": "Eve", "email": "eve@example.com"});
-        let body = serde_json::json!({"slug": slug, "name": slug, "owner": owner});
-        let (status, created) = self.post("/api/v1/orgs", &body).await;
-        assert_eq!(status, 201, "{created}");
-        created["owner_token"]["secret"].as_str().expect("the owner's token").to_owned()
+        create_org(&self.http, &self.base, &self.token, slug).await
     }
 
     /// GET `path` as text.
@@ -538,6 +535,15 @@ pub async fn configure_hook(http: &reqwest::Client, base: &str, token: &str, sou
     format!("/api/v1/{path}")
 }
 
+/// Creates the org `slug` as the holder of `token` (an operator); its owner's token.
+pub async fn create_org(http: &reqwest::Client, base: &str, token: &str, slug: &str) -> String {
+    let owner = serde_json::json!({"display_name": slug, "email": format!("{slug}@example.com")});
+    let body = serde_json::json!({"slug": slug, "name": slug, "owner": owner});
+    let (status, created) = send(http.post(format!("{base}/api/v1/orgs")).bearer_auth(token).json(&body)).await;
+    assert_eq!(status, 201, "{created}");
+    created["owner_token"]["secret"].as_str().expect("the owner's token").to_owned()
+}
+
 /// An event's delivery status with one plugin, from `GET /api/v1/events/{id}`.
 pub fn delivery_to<'a>(event: &'a Value, plugin: &str) -> &'a Value {
     event["deliveries"]
@@ -588,6 +594,8 @@ pub struct ChildServer {
     pub database_url: String,
     /// Redis, for replicas that share work through it.
     pub redis_url: Option<String>,
+    /// Where the server's log goes (with delivery's debug lines), if anywhere.
+    pub log: Option<PathBuf>,
     config: PathBuf,
     child: Option<std::process::Child>,
 }
@@ -603,10 +611,28 @@ impl ChildServer {
             plugins_dir: plugins_dir.to_owned(),
             database_url: database_url.to_owned(),
             redis_url: None,
+            log: None,
             config: config_path,
             child: None,
         };
         server.spawn().await;
+        server
+    }
+
+    /// Like [`Self::start`], with Redis at `redis_url` and the log (delivery's
+    /// batches included) appended to `log`: a replica whose work a test counts.
+    pub async fn start_logged(
+        data_dir: &Path,
+        plugins_dir: &Path,
+        database_url: &str,
+        config: &str,
+        redis_url: &str,
+        log: &Path,
+    ) -> Self {
+        let mut server = Self::start(data_dir, plugins_dir, database_url, config).await;
+        server.redis_url = Some(redis_url.to_owned());
+        server.log = Some(log.to_owned());
+        server.restart().await;
         server
     }
 
@@ -630,6 +656,15 @@ impl ChildServer {
         if let Some(redis) = &self.redis_url {
             command.env("DEVPULSE_REDIS_URL", redis);
         }
+        match &self.log {
+            Some(log) => {
+                let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open the log");
+                command.stderr(file).env("RUST_LOG", "warn,devpulse::bus::delivery=debug,devpulse::bus::leases=info");
+            }
+            None => {
+                command.env("RUST_LOG", "warn");
+            }
+        }
         let child = command
             .arg("serve")
             .env("DEVPULSE_LISTEN", format!("127.0.0.1:{port}"))
@@ -637,7 +672,6 @@ impl ChildServer {
             .env("DEVPULSE_PLUGINS_DIR", &self.plugins_dir)
             .env("DEVPULSE_DATABASE_URL", &self.database_url)
             .env("DEVPULSE_CONFIG", &self.config)
-            .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("spawn devpulse");

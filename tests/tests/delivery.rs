@@ -2,8 +2,10 @@
 //! rebuilds into a new generation, schedules across restarts, and exactly-once
 //! effects when the server is killed mid-stream.
 
+use devpulse_e2e::tally::{consistent_total, counts_reaching, kind_of, payload, wait_loaded};
 use devpulse_e2e::{
-    Backend, ChildServer, Options, TestServer, deliver, delivery_to, fixtures, github_headers, on_both_backends,
+    Backend, ChildServer, Options, TestServer, create_org, deliver, delivery_to, fixtures, github_headers,
+    on_both_backends,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -28,22 +30,6 @@ async fn wait_total(server: &TestServer, total: u64) -> Value {
         })
         .await;
     reached.unwrap_or_else(|| panic!("total never reached {total}"))
-}
-
-/// The total of a `/counts` read whose per-kind counts add up to it; `None`
-/// when a commit landed between the two reads.
-fn consistent_total(counts: &Value) -> Option<u64> {
-    let kinds: u64 = counts["kinds"].as_object()?.values().filter_map(Value::as_u64).sum();
-    counts["total"].as_u64().filter(|total| *total == kinds)
-}
-
-/// A 2 KB GitHub-like body for delivery `n`.
-fn payload(n: usize, poison: bool) -> Vec<u8> {
-    serde_json::to_vec(&json!({ "number": n, "poison": poison, "pad": "p".repeat(2000) })).unwrap()
-}
-
-fn kind_of(n: usize) -> &'static str {
-    ["push", "pull_request", "issues"][n % 3]
 }
 
 /// Sum and count of tally's metric points in `org`'s live generation.
@@ -296,17 +282,7 @@ async fn crash_mid_stream(backend: Backend) {
     }
 
     // The reference: a second org gets the same deliveries, no crash.
-    let created: Value = http
-        .post(format!("{}/api/v1/orgs", child.base))
-        .bearer_auth(&token)
-        .json(&json!({"slug": "reference", "name": "Reference", "owner": {"display_name": "Ref", "email": "ref@example.com"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let reference_token = created["owner_token"]["secret"].as_str().expect("owner token").to_owned();
+    let reference_token = create_org(&http, &child.base, &token, "reference").await;
     configure(child.base.clone(), reference_token.clone(), SECRET).await;
     for n in 0..EVENTS {
         let body = payload(n, false);
@@ -316,29 +292,8 @@ async fn crash_mid_stream(backend: Backend) {
         assert_eq!((status, &ack["duplicate"]), (202, &json!(false)), "{ack}");
     }
 
-    let read = |token: String| {
-        let (http, base) = (http.clone(), child.base.clone());
-        async move {
-            let started = std::time::Instant::now();
-            loop {
-                let counts: Value = http
-                    .get(format!("{base}/api/v1/tally/counts"))
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                if consistent_total(&counts) == Some(EVENTS as u64) || started.elapsed() > Duration::from_secs(90) {
-                    return counts;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    let crashed = read(token.clone()).await;
-    let reference = read(reference_token).await;
+    let crashed = counts_reaching(&http, &child.base, &token, EVENTS as u64).await;
+    let reference = counts_reaching(&http, &child.base, &reference_token, EVENTS as u64).await;
     assert_eq!(crashed["total"], EVENTS as u64, "{crashed}");
     assert_eq!(crashed["kinds"], reference["kinds"]);
 
@@ -416,22 +371,3 @@ on_both_backends!(
     crash_mid_stream,
     idle_plugins_skip_events_they_do_not_read
 );
-
-async fn wait_loaded(http: &reqwest::Client, base: &str, token: &str) {
-    for _ in 0..300 {
-        let plugin: Value = http
-            .get(format!("{base}/api/v1/plugins/tally"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if plugin["status"] == "running" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("tally did not load in the child server");
-}

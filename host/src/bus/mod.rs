@@ -3,15 +3,17 @@
 //! `log` (append and read, with group commit in `writer` and the `wake` signal),
 //! `ingest` (signed webhooks into the log), `delivery` (the log to subscribed
 //! plugins, in order, exactly once, with retries and dead letters),
-//! `schedules` (`on-tick`), `generations` (rebuilds beside the live state) and
-//! `commit` (a call's writes with the claim that allows them) and `system`
-//! (the host's own happenings as `system.*` events). The bus decides
+//! `schedules` (`on-tick`), `generations` (rebuilds beside the live state),
+//! `commit` (a call's writes with the claim that allows them), `leases` (which
+//! replica runs each partition and schedule) and `system` (the host's own
+//! happenings as `system.*` events). The bus decides
 //! what commits; the runtime only runs plugins and hands back their writes.
 
 pub mod commit;
 pub mod delivery;
 pub mod generations;
 pub mod ingest;
+pub mod leases;
 pub mod log;
 pub mod schedules;
 pub mod system;
@@ -22,6 +24,7 @@ use crate::capabilities::writes::WriteSet;
 use crate::store::StoreError;
 use crate::store::documents::Scope;
 use generations::LiveGenerations;
+use leases::Leases;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use wake::Wake;
 
@@ -31,11 +34,12 @@ pub struct Bus {
     db: DatabaseConnection,
     wake: Wake,
     generations: LiveGenerations,
+    leases: Leases,
 }
 
 impl Bus {
-    pub fn new(db: DatabaseConnection, wake: Wake) -> Self {
-        Bus { generations: LiveGenerations::new(db.clone()), db, wake }
+    pub fn new(db: DatabaseConnection, wake: Wake, leases: Leases) -> Self {
+        Bus { generations: LiveGenerations::new(db.clone()), db, wake, leases }
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -45,6 +49,11 @@ impl Bus {
     /// Told whenever the log may have grown.
     pub fn wake(&self) -> &Wake {
         &self.wake
+    }
+
+    /// Which partitions and schedules this replica runs.
+    pub fn leases(&self) -> &Leases {
+        &self.leases
     }
 
     /// Which generation of plugin state requests and ticks use.

@@ -98,6 +98,9 @@ pub struct DeliveryConfig {
     pub lag_report_seconds: u64,
     /// How often such a report is repeated while the lag lasts.
     pub lag_report_every_seconds: u64,
+    /// How long a replica's lease on a partition or schedule lasts unless
+    /// renewed (every second): a dead replica's work moves after this.
+    pub lease_seconds: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -109,6 +112,7 @@ impl Default for DeliveryConfig {
             batch_size: 100,
             lag_report_seconds: 60,
             lag_report_every_seconds: 60,
+            lease_seconds: 5,
         }
     }
 }

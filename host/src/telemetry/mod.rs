@@ -1,7 +1,7 @@
 //! Prometheus metrics for `/metrics`, and log setup.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::time::Duration;
 
@@ -26,6 +26,10 @@ pub struct Telemetry {
     stream_lag: HistogramVec,
     stream_catch_ups: IntCounterVec,
     stream_closes: IntCounterVec,
+    replica_info: IntGaugeVec,
+    replicas_live: IntGauge,
+    leases_held: IntGaugeVec,
+    lease_changes: IntCounterVec,
 }
 
 const BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
@@ -133,8 +137,36 @@ impl Telemetry {
             &["transport", "reason"],
         )
         .expect("valid metric");
+        let replica_info = IntGaugeVec::new(
+            Opts::new("devpulse_replica_info", "This replica's id, as the lease table names it (always 1)"),
+            &["replica"],
+        )
+        .expect("valid metric");
+        let replicas_live =
+            IntGauge::new("devpulse_replicas_live", "Replicas with a recent heartbeat, this one included")
+                .expect("valid metric");
+        let leases_held = IntGaugeVec::new(
+            Opts::new(
+                "devpulse_leases_held",
+                "Work this replica runs under a lease: delivery partitions and schedules, by plugin",
+            ),
+            &["kind", "plugin"],
+        )
+        .expect("valid metric");
+        let lease_changes = IntCounterVec::new(
+            Opts::new(
+                "devpulse_lease_changes_total",
+                "Leases this replica acquired (free), took over (expired), released (handed over) or lost",
+            ),
+            &["kind", "change"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(alerts.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(replica_info.clone()),
+            Box::new(replicas_live.clone()),
+            Box::new(leases_held.clone()),
+            Box::new(lease_changes.clone()),
             Box::new(stream_connections.clone()),
             Box::new(stream_messages.clone()),
             Box::new(stream_lag.clone()),
@@ -173,6 +205,29 @@ impl Telemetry {
             stream_lag,
             stream_catch_ups,
             stream_closes,
+            replica_info,
+            replicas_live,
+            leases_held,
+            lease_changes,
+        }
+    }
+
+    /// Names this replica.
+    pub fn replica(&self, id: &str) {
+        self.replica_info.with_label_values(&[id]).set(1);
+    }
+
+    /// Counts a lease change: `acquired`, `taken_over`, `released` or `lost`.
+    pub fn lease_change(&self, kind: &str, change: &str) {
+        self.lease_changes.with_label_values(&[kind, change]).inc();
+    }
+
+    /// Sets the live replicas and what this one runs, one (kind, plugin) per lease.
+    pub fn leases_held<'a>(&self, replicas: u64, held: impl Iterator<Item = (&'a str, &'a str)>) {
+        self.replicas_live.set(replicas as i64);
+        self.leases_held.reset();
+        for (kind, plugin) in held {
+            self.leases_held.with_label_values(&[kind, plugin]).inc();
         }
     }
 

@@ -65,7 +65,8 @@ struct Cost {
 async fn load(file: &Path, cache: &Path, data: &Path) -> anyhow::Result<(Duration, Runtime, Bus)> {
     std::fs::create_dir_all(data)?;
     let db = devpulse::store::connect(&devpulse::store::default_url(data)).await?;
-    let bus = Bus::new(db.clone(), Default::default());
+    let leases = devpulse::bus::leases::Leases::new(db.clone(), Duration::from_secs(5), Telemetry::new());
+    let bus = Bus::new(db.clone(), Default::default(), leases);
     let runtime = Runtime::new(cache, db, FileConfig::default(), Telemetry::new())?;
     let bytes = std::fs::read(file)?;
     let started = Instant::now();

@@ -3,6 +3,8 @@
 //! A supervisor keeps one worker task per partition: (plugin, org) for the live
 //! generation of the plugin's state, plus one per rebuild in progress. Each
 //! worker is independent, so a slow or failing plugin delays only itself.
+//! With several replicas, each runs the partitions it holds a lease on
+//! (`bus::leases`).
 
 pub mod cursors;
 mod worker;
@@ -16,13 +18,14 @@ use crate::store::entities::org;
 use crate::store::{StoreError, now_ms};
 
 use sea_orm::EntityTrait;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// How often the supervisor reconciles partitions with plugins, orgs and rebuilds.
+/// How often the supervisor reconciles partitions with plugins, orgs and
+/// rebuilds, and renews its leases: well within `lease_seconds`.
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 
 /// How often the lag gauges are refreshed.
@@ -36,6 +39,13 @@ pub(crate) struct Partition {
     pub generation: i64,
     /// True for a rebuild's generation, which is not live yet.
     pub building: bool,
+}
+
+impl Partition {
+    /// The lease under which one replica at a time runs the partition.
+    pub fn lease_key(&self) -> String {
+        format!("partition/{}/{}/{}", self.plugin, self.org, self.generation)
+    }
 }
 
 struct Worker {
@@ -57,60 +67,111 @@ pub(crate) fn backoff(config: &DeliveryConfig, attempts: i32) -> Duration {
     Duration::from_millis(config.backoff_ms.saturating_mul(factor).min(config.max_backoff_ms))
 }
 
-/// Runs delivery until the task is aborted.
+/// Runs delivery until the task is aborted: each second, takes this
+/// replica's share of the partitions and schedules under leases, runs a worker
+/// for each partition it holds, and stops the others' (a partition handed over
+/// to another replica is released only once its worker has stopped).
 pub async fn run(runtime: Runtime, bus: Bus) {
     let config = runtime.config().delivery.clone();
     let mut workers: BTreeMap<Partition, Worker> = BTreeMap::new();
-    let mut last_lag = tokio::time::Instant::now();
+    let handing_over: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     loop {
-        match desired(&runtime).await {
-            Ok(wanted) => {
-                workers.retain(|partition, worker| {
-                    let keep = wanted.contains(partition) && !worker.task.is_finished();
-                    if !keep {
-                        worker.stop.store(true, Ordering::Release);
+        match wanted(&runtime).await {
+            Ok((partitions, schedules)) => {
+                let keys = partitions.iter().map(Partition::lease_key).chain(schedules).collect();
+                match bus.leases().round(&keys).await {
+                    Ok(round) => {
+                        let stopped: Vec<Partition> = workers
+                            .iter()
+                            .filter(|(partition, worker)| {
+                                !round.run.contains(&partition.lease_key()) || worker.task.is_finished()
+                            })
+                            .map(|(partition, _)| partition.clone())
+                            .collect();
+                        let mut stopped: BTreeMap<String, Worker> = stopped
+                            .into_iter()
+                            .filter_map(|partition| Some((partition.lease_key(), workers.remove(&partition)?)))
+                            .collect();
+                        for key in round.hand_over {
+                            let newly = handing_over.lock().is_ok_and(|mut pending| pending.insert(key.clone()));
+                            if newly {
+                                tokio::spawn(hand_over(
+                                    bus.clone(),
+                                    key.clone(),
+                                    stopped.remove(&key),
+                                    handing_over.clone(),
+                                ));
+                            }
+                        }
+                        // The rest were lost to another replica or finished: dropping aborts them.
+                        drop(stopped);
+                        for partition in
+                            partitions.into_iter().filter(|partition| round.run.contains(&partition.lease_key()))
+                        {
+                            workers.entry(partition.clone()).or_insert_with(|| {
+                                let stop = Arc::new(AtomicBool::new(false));
+                                let task = tokio::spawn(worker::run(
+                                    runtime.clone(),
+                                    bus.clone(),
+                                    config.clone(),
+                                    partition,
+                                    stop.clone(),
+                                ));
+                                Worker { stop, task }
+                            });
+                        }
                     }
-                    keep
-                });
-                for partition in wanted {
-                    workers.entry(partition.clone()).or_insert_with(|| {
-                        let stop = Arc::new(AtomicBool::new(false));
-                        let task = tokio::spawn(worker::run(
-                            runtime.clone(),
-                            bus.clone(),
-                            config.clone(),
-                            partition,
-                            stop.clone(),
-                        ));
-                        Worker { stop, task }
-                    });
+                    Err(err) => tracing::error!("renewing and taking leases failed: {err}"),
                 }
             }
             Err(err) => tracing::error!("listing delivery partitions failed: {err}"),
-        }
-        if last_lag.elapsed() >= LAG_EVERY {
-            last_lag = tokio::time::Instant::now();
-            if let Err(err) = sample_lag(&runtime, &bus, &config).await {
-                tracing::warn!("measuring delivery lag failed: {err}");
-            }
         }
         tokio::time::sleep(RECONCILE_EVERY).await;
     }
 }
 
-/// Every partition that should have a worker now.
-async fn desired(runtime: &Runtime) -> Result<Vec<Partition>, StoreError> {
+/// Stops `worker` after its batch (it commits or not, but never half) and
+/// releases its lease, for another replica to take at once.
+async fn hand_over(bus: Bus, key: String, worker: Option<Worker>, handing_over: Arc<Mutex<BTreeSet<String>>>) {
+    if let Some(mut worker) = worker {
+        worker.stop.store(true, Ordering::Release);
+        let _ = (&mut worker.task).await;
+    }
+    if let Err(err) = bus.leases().release(&key).await {
+        tracing::warn!(key, "releasing a lease failed: {err}");
+    }
+    if let Ok(mut pending) = handing_over.lock() {
+        pending.remove(&key);
+    }
+}
+
+/// Samples the delivery lag until the task is aborted (see [`sample_lag`]).
+pub async fn report_lag(runtime: Runtime, bus: Bus) {
+    let config = runtime.config().delivery.clone();
+    loop {
+        tokio::time::sleep(LAG_EVERY).await;
+        if let Err(err) = sample_lag(&runtime, &bus, &config).await {
+            tracing::warn!("measuring delivery lag failed: {err}");
+        }
+    }
+}
+
+/// Every partition that should have a worker on some replica now, and the
+/// lease keys of the schedules that should run.
+async fn wanted(runtime: &Runtime) -> Result<(Vec<Partition>, Vec<String>), StoreError> {
     let registry = runtime.registry();
-    let plugins: Vec<_> = registry
-        .all()
-        .into_iter()
-        .filter(|plugin| !plugin.manifest.subscriptions.is_empty() && !registry.is_disabled(plugin.name()))
-        .collect();
-    if plugins.is_empty() {
-        return Ok(Vec::new());
+    let enabled: Vec<_> = registry.all().into_iter().filter(|plugin| !registry.is_disabled(plugin.name())).collect();
+    if enabled.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
     }
     let db = runtime.db();
     let orgs = org::Entity::find().all(db).await?;
+    let schedules = enabled
+        .iter()
+        .filter(|plugin| !plugin.manifest.schedules.is_empty())
+        .flat_map(|plugin| orgs.iter().map(|org| crate::bus::schedules::lease_key(plugin.name(), &org.id)))
+        .collect();
+    let plugins: Vec<_> = enabled.into_iter().filter(|plugin| !plugin.manifest.subscriptions.is_empty()).collect();
     let rows = generations::all(db).await?;
     let mut partitions = Vec::new();
     for row in &rows {
@@ -133,7 +194,7 @@ async fn desired(runtime: &Runtime) -> Result<Vec<Partition>, StoreError> {
             });
         }
     }
-    Ok(partitions)
+    Ok((partitions, schedules))
 }
 
 /// The live generation of every (plugin, org) that has had a rebuild; absent means 0.

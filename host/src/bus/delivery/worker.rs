@@ -1,6 +1,7 @@
 //! One partition: a plugin's events in one org, for one generation of its
 //! state. Events are handled in log order, in batches; a batch's writes commit
-//! in the transaction that moves the cursor, so effects happen exactly once.
+//! in the transaction that moves the cursor and checks the partition's lease,
+//! so effects happen exactly once, and only on the replica holding the lease.
 
 use super::cursors::{self, Cursor, DEAD, REPLAYED, REPLAYING};
 use super::{Partition, backoff};
@@ -54,10 +55,11 @@ pub(crate) async fn run(
         }
         match step(&runtime, &bus, &config, &partition, &plugin).await {
             Ok(Step::Busy) => {}
+            // Capped, so a worker told to stop (its lease handed over) stops soon.
             Ok(Step::Idle(wait)) => {
                 tokio::select! {
                     _ = woken.changed() => {}
-                    () = tokio::time::sleep(wait) => {}
+                    () = tokio::time::sleep(wait.min(IDLE_POLL)) => {}
                 }
             }
             Ok(Step::Retired) => return,
@@ -130,10 +132,25 @@ async fn step(
     loop {
         match handle(runtime, plugin, &scope, &events[..handled]).await {
             Ok(writes) => {
-                if commit(bus, partition, &cursor, upto, writes, &scope).await? {
-                    plugin.stats.record_folded(handled as u64);
-                }
-                return Ok(Step::Busy);
+                let claim = commit(bus, partition, &cursor, upto, writes, &scope).await?;
+                // One line per batch handled, so a test can count work done twice.
+                tracing::debug!(
+                    lease = partition.lease_key(),
+                    replica = bus.leases().replica(),
+                    from = cursor.position,
+                    to = upto,
+                    events = handled,
+                    outcome = claim.as_str(),
+                    "batch handled"
+                );
+                return Ok(match claim {
+                    Claim::Committed => {
+                        plugin.stats.record_folded(handled as u64);
+                        Step::Busy
+                    }
+                    Claim::Moved => Step::Busy,
+                    Claim::LeaseLost => Step::Retired,
+                });
             }
             // The events before the failing one succeeded: run them again on
             // their own (their writes were mixed with the failed call's).
@@ -166,8 +183,27 @@ async fn handle(
     Ok(writes)
 }
 
-/// Commits a batch's writes with the cursor moving to `to`; false when a
-/// cursor moved by someone else (another replica, a generation switch) drops the writes.
+/// What became of a batch's commit.
+enum Claim {
+    Committed,
+    /// The cursor was moved by someone else (a generation switch, an admin): nothing committed.
+    Moved,
+    /// Another replica holds the partition now: nothing committed, and this worker stops.
+    LeaseLost,
+}
+
+impl Claim {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Claim::Committed => "committed",
+            Claim::Moved => "moved",
+            Claim::LeaseLost => "lease_lost",
+        }
+    }
+}
+
+/// Commits a batch's writes with the cursor moving to `to`, if this replica
+/// still holds the partition's lease and the cursor is where it was read.
 async fn commit(
     bus: &Bus,
     partition: &Partition,
@@ -175,10 +211,20 @@ async fn commit(
     to: i64,
     writes: WriteSet,
     scope: &Scope,
-) -> Result<bool, StoreError> {
+) -> Result<Claim, StoreError> {
     // A rebuild replays history: what it would emit or raise, the live generation did already.
     let writes = if partition.building { writes.without_side_effects() } else { writes };
-    bus.commit_claimed(writes, scope, async |txn| cursors::advance(txn, cursor, cursor.position, to).await).await
+    let mut outcome = Claim::Moved;
+    let committed = bus
+        .commit_claimed(writes, scope, async |txn| {
+            if !bus.leases().fence(txn, &partition.lease_key()).await? {
+                outcome = Claim::LeaseLost;
+                return Ok(false);
+            }
+            cursors::advance(txn, cursor, cursor.position, to).await
+        })
+        .await?;
+    Ok(if committed { Claim::Committed } else { outcome })
 }
 
 /// The event announcing a dead letter.
@@ -203,7 +249,9 @@ async fn fail(
             Scope { plugin: partition.plugin.clone(), org: partition.org.clone(), generation: partition.generation };
         let buried = bus
             .commit_claimed(WriteSet::default(), &scope, async |txn| {
-                if !cursors::advance(txn, cursor, cursor.position, event.seq).await? {
+                if !bus.leases().fence(txn, &partition.lease_key()).await?
+                    || !cursors::advance(txn, cursor, cursor.position, event.seq).await?
+                {
                     return Ok(false);
                 }
                 cursors::bury(txn, cursor, event.seq, &event.id, attempts, &error).await?;

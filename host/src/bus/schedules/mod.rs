@@ -1,6 +1,9 @@
 //! Runs the `on-tick` schedules plugins declare: once per interval per org, on
 //! time, and after a restart a missed tick runs once rather than once per
-//! interval missed. A tick's writes commit with the record of its run.
+//! interval missed. A tick's writes commit with the record of its run. With
+//! several replicas, a plugin's schedules in an org run on the replica holding
+//! their lease (`bus::leases`); the record's compare-and-set still keeps a tick
+//! that two replicas ran during a hand-over from committing twice.
 
 pub mod runs;
 
@@ -34,7 +37,12 @@ pub fn next_due(last: Option<i64>, interval_ms: i64, now: i64) -> i64 {
     }
 }
 
-/// Runs due ticks until the task is aborted.
+/// The lease under which one replica at a time runs `plugin`'s schedules in `org`.
+pub fn lease_key(plugin: &str, org: &str) -> String {
+    format!("schedule/{plugin}/{org}")
+}
+
+/// Runs due ticks of the schedules this replica holds a lease on, until the task is aborted.
 pub async fn run(runtime: Runtime, bus: Bus) {
     let mut failed: HashMap<(String, String, String), tokio::time::Instant> = HashMap::new();
     loop {
@@ -69,7 +77,7 @@ async fn run_due(
         for schedule in &plugin.manifest.schedules {
             for org in &orgs {
                 let key = (plugin.name().to_owned(), org.id.clone(), schedule.name.clone());
-                if failed.contains_key(&key) {
+                if failed.contains_key(&key) || !bus.leases().runs(&lease_key(plugin.name(), &org.id)) {
                     continue;
                 }
                 let previous = last.get(&key).copied();

@@ -7,6 +7,7 @@ mod m0004_metric_rollups;
 mod m0005_metric_queries;
 mod m0006_event_subject;
 mod m0007_alerts;
+mod m0008_leases;
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_metric_queries::M0005MetricQueries),
             Box::new(m0006_event_subject::M0006EventSubject),
             Box::new(m0007_alerts::M0007Alerts),
+            Box::new(m0008_leases::M0008Leases),
         ]
     }
 }
