@@ -2,8 +2,8 @@
 //! deliveries (sent in reverse order), attendance records and a plugin that
 //! fails to load become exactly the expected alerts, with severities, labels
 //! and provenance; a resolved condition resolves its alert; a changed
-//! threshold re-evaluates; a rebuild of the plugin leaves the alert list as it
-//! was and notifies nobody.
+//! threshold re-evaluates; a rebuild of the plugin, and then a restart of the
+//! server, leave the alert list as it was and notify nobody.
 
 use devpulse_e2e::receiver::Receiver;
 use devpulse_e2e::{Backend, Options, TestServer, on_both_backends};
@@ -251,6 +251,21 @@ async fn scenario(backend: Backend) {
     };
     assert_eq!(summary(&rebuilt), summary(&before), "the rebuild changed no alert");
     assert_eq!(receiver.received().len(), settled, "the rebuild notified nobody");
+
+    // A restart, then several scheduled evaluations (every second here): the
+    // same alerts stay open, nobody is notified again.
+    let server = server.restart().await;
+    server
+        .wait_for(Duration::from_secs(30), || async {
+            let (_, health) = server.plugin("health").await;
+            (health["stats"]["on-tick"]["calls"].as_u64().unwrap_or(0) >= 3).then_some(())
+        })
+        .await
+        .expect("health runs again after the restart");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, restarted) = server.get("/api/v1/alerts?source=health&limit=200").await;
+    assert_eq!(summary(&restarted), summary(&before), "the restart changed no alert");
+    assert_eq!(receiver.received().len(), settled, "the restart notified nobody");
     server.stop().await;
 }
 
