@@ -603,18 +603,7 @@ pub struct ChildServer {
 impl ChildServer {
     /// Starts `devpulse serve` on a free port over `data_dir`, `plugins_dir` and `database_url`.
     pub async fn start(data_dir: &Path, plugins_dir: &Path, database_url: &str, config: &str) -> Self {
-        let config_path = data_dir.with_extension("toml");
-        std::fs::write(&config_path, config).expect("write config");
-        let mut server = ChildServer {
-            base: String::new(),
-            data_dir: data_dir.to_owned(),
-            plugins_dir: plugins_dir.to_owned(),
-            database_url: database_url.to_owned(),
-            redis_url: None,
-            log: None,
-            config: config_path,
-            child: None,
-        };
+        let mut server = Self::unstarted(data_dir, plugins_dir, database_url, config);
         server.spawn().await;
         server
     }
@@ -629,10 +618,10 @@ impl ChildServer {
         redis_url: &str,
         log: &Path,
     ) -> Self {
-        let mut server = Self::start(data_dir, plugins_dir, database_url, config).await;
+        let mut server = Self::unstarted(data_dir, plugins_dir, database_url, config);
         server.redis_url = Some(redis_url.to_owned());
         server.log = Some(log.to_owned());
-        server.restart().await;
+        server.spawn().await;
         server
     }
 
@@ -644,10 +633,26 @@ impl ChildServer {
         config: &str,
         redis_url: &str,
     ) -> Self {
-        let mut server = Self::start(data_dir, plugins_dir, database_url, config).await;
+        let mut server = Self::unstarted(data_dir, plugins_dir, database_url, config);
         server.redis_url = Some(redis_url.to_owned());
-        server.restart().await;
+        server.spawn().await;
         server
+    }
+
+    /// The server with its config file written, not running yet.
+    fn unstarted(data_dir: &Path, plugins_dir: &Path, database_url: &str, config: &str) -> Self {
+        let config_path = data_dir.with_extension("toml");
+        std::fs::write(&config_path, config).expect("write config");
+        ChildServer {
+            base: String::new(),
+            data_dir: data_dir.to_owned(),
+            plugins_dir: plugins_dir.to_owned(),
+            database_url: database_url.to_owned(),
+            redis_url: None,
+            log: None,
+            config: config_path,
+            child: None,
+        }
     }
 
     async fn spawn(&mut self) {

@@ -18,11 +18,11 @@ use crate::store::entities::org;
 use crate::store::{StoreError, now_ms};
 
 use sea_orm::EntityTrait;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// How often the supervisor reconciles partitions with plugins, orgs and
 /// rebuilds, and renews its leases: well within `lease_seconds`.
@@ -72,76 +72,85 @@ pub(crate) fn backoff(config: &DeliveryConfig, attempts: i32) -> Duration {
 /// for each partition it holds, and stops the others' (a partition handed over
 /// to another replica is released only once its worker has stopped).
 pub async fn run(runtime: Runtime, bus: Bus) {
-    let config = runtime.config().delivery.clone();
-    let mut workers: BTreeMap<Partition, Worker> = BTreeMap::new();
-    let handing_over: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let mut supervisor = Supervisor {
+        config: runtime.config().delivery.clone(),
+        runtime,
+        bus,
+        workers: BTreeMap::new(),
+        hand_overs: JoinSet::new(),
+        handing_over: HashMap::new(),
+    };
     loop {
-        match wanted(&runtime).await {
-            Ok((partitions, schedules)) => {
-                let keys = partitions.iter().map(Partition::lease_key).chain(schedules).collect();
-                match bus.leases().round(&keys).await {
-                    Ok(round) => {
-                        let stopped: Vec<Partition> = workers
-                            .iter()
-                            .filter(|(partition, worker)| {
-                                !round.run.contains(&partition.lease_key()) || worker.task.is_finished()
-                            })
-                            .map(|(partition, _)| partition.clone())
-                            .collect();
-                        let mut stopped: BTreeMap<String, Worker> = stopped
-                            .into_iter()
-                            .filter_map(|partition| Some((partition.lease_key(), workers.remove(&partition)?)))
-                            .collect();
-                        for key in round.hand_over {
-                            let newly = handing_over.lock().is_ok_and(|mut pending| pending.insert(key.clone()));
-                            if newly {
-                                tokio::spawn(hand_over(
-                                    bus.clone(),
-                                    key.clone(),
-                                    stopped.remove(&key),
-                                    handing_over.clone(),
-                                ));
-                            }
-                        }
-                        // The rest were lost to another replica or finished: dropping aborts them.
-                        drop(stopped);
-                        for partition in
-                            partitions.into_iter().filter(|partition| round.run.contains(&partition.lease_key()))
-                        {
-                            workers.entry(partition.clone()).or_insert_with(|| {
-                                let stop = Arc::new(AtomicBool::new(false));
-                                let task = tokio::spawn(worker::run(
-                                    runtime.clone(),
-                                    bus.clone(),
-                                    config.clone(),
-                                    partition,
-                                    stop.clone(),
-                                ));
-                                Worker { stop, task }
-                            });
-                        }
-                    }
-                    Err(err) => tracing::error!("renewing and taking leases failed: {err}"),
-                }
-            }
-            Err(err) => tracing::error!("listing delivery partitions failed: {err}"),
+        if let Err(err) = supervisor.reconcile().await {
+            tracing::error!("reconciling delivery partitions and leases failed: {err}");
         }
         tokio::time::sleep(RECONCILE_EVERY).await;
     }
 }
 
+/// The workers of this replica and the leases it is handing over. Dropping it
+/// (the server stopping) aborts them all, and a batch cut short commits nothing.
+struct Supervisor {
+    runtime: Runtime,
+    bus: Bus,
+    config: DeliveryConfig,
+    workers: BTreeMap<Partition, Worker>,
+    hand_overs: JoinSet<()>,
+    /// The lease key each hand-over task releases.
+    handing_over: HashMap<tokio::task::Id, String>,
+}
+
+impl Supervisor {
+    async fn reconcile(&mut self) -> Result<(), StoreError> {
+        let (partitions, schedules) = wanted(&self.runtime).await?;
+        let keys = partitions.iter().map(Partition::lease_key).chain(schedules).collect();
+        let round = self.bus.leases().round(&keys).await?;
+        while let Some(done) = self.hand_overs.try_join_next_with_id() {
+            let id = done.map_or_else(|err| err.id(), |(id, ())| id);
+            self.handing_over.remove(&id);
+        }
+        let mut stopped: BTreeMap<String, Worker> = self
+            .workers
+            .extract_if(.., |partition, worker| {
+                !round.run.contains(&partition.lease_key()) || worker.task.is_finished()
+            })
+            .map(|(partition, worker)| (partition.lease_key(), worker))
+            .collect();
+        for key in round.hand_over {
+            if !self.handing_over.values().any(|pending| *pending == key) {
+                let worker = stopped.remove(&key);
+                let task = self.hand_overs.spawn(hand_over(self.bus.clone(), key.clone(), worker));
+                self.handing_over.insert(task.id(), key);
+            }
+        }
+        // The rest were lost to another replica or finished: dropping aborts them.
+        drop(stopped);
+        for partition in partitions.into_iter().filter(|partition| round.run.contains(&partition.lease_key())) {
+            if !self.workers.contains_key(&partition) {
+                let stop = Arc::new(AtomicBool::new(false));
+                let task = tokio::spawn(worker::run(
+                    self.runtime.clone(),
+                    self.bus.clone(),
+                    self.config.clone(),
+                    partition.clone(),
+                    stop.clone(),
+                ));
+                self.workers.insert(partition, Worker { stop, task });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Stops `worker` after its batch (it commits or not, but never half) and
 /// releases its lease, for another replica to take at once.
-async fn hand_over(bus: Bus, key: String, worker: Option<Worker>, handing_over: Arc<Mutex<BTreeSet<String>>>) {
+async fn hand_over(bus: Bus, key: String, worker: Option<Worker>) {
     if let Some(mut worker) = worker {
         worker.stop.store(true, Ordering::Release);
         let _ = (&mut worker.task).await;
     }
     if let Err(err) = bus.leases().release(&key).await {
         tracing::warn!(key, "releasing a lease failed: {err}");
-    }
-    if let Ok(mut pending) = handing_over.lock() {
-        pending.remove(&key);
     }
 }
 

@@ -86,6 +86,8 @@ impl Leases {
             leases.iter().filter(|lease| &lease.holder == replica).map(|lease| lease.key.clone()).collect();
         let taken: BTreeSet<&str> =
             leases.iter().filter(|lease| lease.expires_at >= now).map(|lease| lease.key.as_str()).collect();
+        let expired: BTreeSet<&str> =
+            leases.iter().filter(|lease| lease.expires_at < now).map(|lease| lease.key.as_str()).collect();
         let previous = self.inner.running.read().map(|running| running.clone()).unwrap_or_default();
         for key in previous.difference(&mine) {
             tracing::warn!(key, "lease lost to another replica");
@@ -104,7 +106,7 @@ impl Leases {
                 break;
             }
             if rows::acquire(db, &key, replica, now, until).await? {
-                let change = if leases.iter().any(|lease| lease.key == key) { "taken_over" } else { "acquired" };
+                let change = if expired.contains(key.as_str()) { "taken_over" } else { "acquired" };
                 tracing::info!(key, change, "lease taken");
                 telemetry.lease_change(kind_of(&key), change);
                 run.push(key);
