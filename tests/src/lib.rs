@@ -56,10 +56,15 @@ pub fn tool_path() -> std::ffi::OsString {
     std::env::join_paths(dirs.into_iter().chain(std::env::split_paths(&inherited))).expect("a valid PATH")
 }
 
-/// True when `tool` runs; when it is missing, false outside CI and a failure in CI.
+/// True when `tool --version` runs; when it is missing, false outside CI and a failure in CI.
 pub fn have(tool: &str) -> bool {
+    runs(tool, &["--version"])
+}
+
+/// True when `tool args` succeeds (for tools without `--version`); as [`have`] otherwise.
+pub fn runs(tool: &str, args: &[&str]) -> bool {
     let found = std::process::Command::new(tool)
-        .arg("--version")
+        .args(args)
         .env("PATH", tool_path())
         .output()
         .is_ok_and(|output| output.status.success());
