@@ -8,6 +8,7 @@ fn main() {
         "greeter-v1",
         "greeter-v2",
         "hostile",
+        "kube-probe",
         "legacy",
         "misbehave",
         "not-a-plugin",

@@ -20,6 +20,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod identity;
+pub mod kube;
 pub mod metrics;
 pub mod ratelimit;
 pub mod runtime;

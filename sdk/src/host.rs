@@ -3,7 +3,9 @@
 //! the typed helpers above them are written once.
 
 #[cfg(target_arch = "wasm32")]
-pub(crate) use crate::bindings::devpulse::plugin::{alerts, config, events, http, identity, log, metrics, storage};
+pub(crate) use crate::bindings::devpulse::plugin::{
+    alerts, config, events, http, identity, kube, log, metrics, storage,
+};
 
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use crate::testing::imports::{alerts, config, events, http, identity, log, metrics, storage};
+pub(crate) use crate::testing::imports::{alerts, config, events, http, identity, kube, log, metrics, storage};

@@ -45,6 +45,7 @@ pub mod events;
 mod host;
 pub mod http;
 pub mod identity;
+pub mod kube;
 pub mod log;
 mod manifest;
 pub mod metrics;

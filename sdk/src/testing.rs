@@ -48,6 +48,9 @@ struct State {
     config: HashMap<String, String>,
     users: Vec<User>,
     http: Option<Responder>,
+    /// Kubernetes objects by `apiVersion/kind/namespace/name`: outside `Data`, since
+    /// the real host's calls reach the cluster at once and a failed call does not undo them.
+    kube: BTreeMap<String, Value>,
     next_id: u64,
 }
 
@@ -233,6 +236,11 @@ impl<P: Plugin> TestHost<P> {
     /// Alerts raised by successful calls and not resolved since, in key order.
     pub fn alerts(&self) -> Vec<Alert> {
         self.state.borrow().data.alerts.values().cloned().collect()
+    }
+
+    /// Kubernetes objects the plugin applied and did not delete, in key order.
+    pub fn kube_objects(&self) -> Vec<Value> {
+        self.state.borrow().kube.values().cloned().collect()
     }
 
     /// Log lines written by successful calls.
@@ -472,6 +480,68 @@ pub(crate) mod imports {
 
         pub fn resolve(key: &str) -> Result<bool> {
             Ok(with_state(|state| state.data.alerts.remove(key).is_some()))
+        }
+    }
+
+    /// A cluster in memory: objects are kept as applied (no field managers,
+    /// no org labels, no controllers) and picked by `key=value` selectors.
+    pub mod kube {
+        use super::super::with_state;
+        pub use crate::bindings::devpulse::plugin::kube::{ObjectPage, ObjectRef, Selection};
+        use crate::{Error, Result};
+        use serde_json::Value;
+
+        fn key(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> String {
+            format!("{api_version}/{kind}/{}/{name}", namespace.unwrap_or_default())
+        }
+
+        pub fn apply(object: &str, _force: bool) -> Result<String> {
+            let value: Value = serde_json::from_str(object).map_err(Error::invalid)?;
+            let text = |field: &Value| field.as_str().map(str::to_owned);
+            let (Some(api_version), Some(kind), Some(name)) =
+                (text(&value["apiVersion"]), text(&value["kind"]), text(&value["metadata"]["name"]))
+            else {
+                return Err(Error::InvalidInput("an object needs apiVersion, kind and metadata.name".into()));
+            };
+            let namespace = text(&value["metadata"]["namespace"]);
+            with_state(|state| state.kube.insert(key(&api_version, &kind, namespace.as_deref(), &name), value));
+            Ok(object.to_owned())
+        }
+
+        pub fn get(target: &ObjectRef) -> Result<Option<String>> {
+            let key = key(&target.api_version, &target.kind, target.namespace.as_deref(), &target.name);
+            Ok(with_state(|state| state.kube.get(&key).map(Value::to_string)))
+        }
+
+        pub fn list(selection: &Selection, cursor: Option<&str>, limit: u32) -> Result<ObjectPage> {
+            let mut wanted = Vec::new();
+            for term in selection.labels.split(',').filter(|t| !t.is_empty()) {
+                let (label, value) = term.split_once('=').ok_or_else(|| {
+                    Error::InvalidInput(format!("the test host picks by key=value selectors only, not {term:?}"))
+                })?;
+                wanted.push((label.to_owned(), value.to_owned()));
+            }
+            let prefix = key(&selection.api_version, &selection.kind, selection.namespace.as_deref(), "");
+            let skip: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+            let matching: Vec<String> = with_state(|state| {
+                state
+                    .kube
+                    .iter()
+                    .filter(|(key, object)| {
+                        key.starts_with(&prefix)
+                            && wanted.iter().all(|(label, value)| object["metadata"]["labels"][label] == value.as_str())
+                    })
+                    .map(|(_, object)| object.to_string())
+                    .collect()
+            });
+            let items: Vec<String> = matching.iter().skip(skip).take(limit as usize).cloned().collect();
+            let next = skip + items.len();
+            Ok(ObjectPage { items, cursor: (next < matching.len()).then(|| next.to_string()) })
+        }
+
+        pub fn delete(target: &ObjectRef) -> Result<bool> {
+            let key = key(&target.api_version, &target.kind, target.namespace.as_deref(), &target.name);
+            Ok(with_state(|state| state.kube.remove(&key).is_some()))
         }
     }
 

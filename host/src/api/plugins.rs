@@ -172,6 +172,10 @@ pub struct PluginInfo {
     pub capabilities_requested: Vec<String>,
     pub capabilities_granted: Vec<String>,
     pub http_allowed_hosts: Vec<String>,
+    /// Namespaces (names or `*` patterns) `kube` may touch, when granted.
+    pub kube_namespaces: Vec<String>,
+    /// Kinds `kube` may touch, when granted.
+    pub kube_kinds: Vec<String>,
     pub limits: Option<LimitsView>,
     pub routes: Vec<RouteView>,
     pub subscriptions: Vec<String>,
@@ -223,6 +227,8 @@ fn running(plugin: &LoadedPlugin, disabled: bool, failure: Option<&Failure>) -> 
         capabilities_requested: manifest.capabilities.clone(),
         capabilities_granted: plugin.grants.granted.clone(),
         http_allowed_hosts: plugin.grants.http_hosts.clone(),
+        kube_namespaces: plugin.grants.kube.namespaces.clone(),
+        kube_kinds: plugin.grants.kube.kinds.clone(),
         limits: Some(LimitsView {
             deadline_ms: plugin.limits.deadline_ms,
             memory_bytes: plugin.limits.memory_bytes,
@@ -255,6 +261,8 @@ fn failed(failure: &Failure) -> PluginInfo {
         capabilities_requested: Vec::new(),
         capabilities_granted: Vec::new(),
         http_allowed_hosts: Vec::new(),
+        kube_namespaces: Vec::new(),
+        kube_kinds: Vec::new(),
         limits: None,
         routes: Vec::new(),
         subscriptions: Vec::new(),

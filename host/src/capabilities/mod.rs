@@ -1,7 +1,7 @@
 //! Host interfaces a plugin imports, one module per WIT interface.
 //!
 //! Storage, events, metrics, alerts, identity, log and config are always linked. Capabilities that
-//! reach outside the host (`http`) are allowed only when the manifest asks for
+//! reach outside the host (`http`, `kube`) are allowed only when the manifest asks for
 //! them AND the operator grants them; otherwise every call returns `denied`.
 
 pub mod alerts;
@@ -9,6 +9,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod identity;
+pub mod kube;
 pub mod log;
 pub mod metrics;
 pub mod output;
@@ -17,12 +18,13 @@ pub mod storage;
 pub mod writes;
 
 use crate::capabilities::state::CallState;
+use crate::config::{KubeGrant, PluginConfig};
 use crate::wit::PluginError;
 use crate::wit::devpulse::plugin::types;
 use serde::Serialize;
 
 /// Capabilities the host knows how to grant.
-pub const KNOWN: &[&str] = &["http"];
+pub const KNOWN: &[&str] = &["http", "kube"];
 
 /// Most writes (documents, points, events) one call may stage.
 pub const MAX_WRITES_PER_CALL: usize = 10_000;
@@ -35,14 +37,18 @@ pub struct Grants {
     pub granted: Vec<String>,
     /// Hosts `http` may reach (exact names, or `*.example.com`).
     pub http_hosts: Vec<String>,
+    /// Namespaces and kinds `kube` may touch.
+    pub kube: KubeGrant,
 }
 
 impl Grants {
     /// Intersects what the manifest requests with what the operator granted.
-    pub fn resolve(requested: &[String], operator: &[String], http_hosts: &[String]) -> Self {
-        let granted: Vec<String> = requested.iter().filter(|cap| operator.contains(cap)).cloned().collect();
-        let http_hosts = if granted.iter().any(|cap| cap == "http") { http_hosts.to_vec() } else { Vec::new() };
-        Grants { granted, http_hosts }
+    pub fn resolve(requested: &[String], operator: &PluginConfig) -> Self {
+        let granted: Vec<String> = requested.iter().filter(|cap| operator.grants.contains(cap)).cloned().collect();
+        let has = |capability: &str| granted.iter().any(|cap| cap == capability);
+        let http_hosts = if has("http") { operator.http_allow.clone() } else { Vec::new() };
+        let kube = if has("kube") { operator.kube.clone() } else { KubeGrant::default() };
+        Grants { granted, http_hosts, kube }
     }
 
     pub fn allows(&self, capability: &str) -> bool {

@@ -44,6 +44,10 @@ pub struct Services {
     pub max_event_depth: i32,
     /// Series of each metric, for queries.
     pub series: crate::metrics::series::SeriesIndex,
+    /// The cluster `[kube]` names, if any.
+    pub cluster: Option<Arc<crate::kube::Cluster>>,
+    /// Counters of what capabilities do (kube calls).
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 /// The event being handled, so emitted events can name their cause.

@@ -24,6 +24,8 @@ pub struct PluginConfig {
     pub grants: Vec<String>,
     /// Hosts `http` may reach: exact names or `*.example.com`.
     pub http_allow: Vec<String>,
+    /// What `kube` may touch, `[plugins.NAME.kube]`.
+    pub kube: KubeGrant,
     /// What the manifest may declare, `[plugins.NAME.manifest]`.
     pub manifest: ManifestLimits,
     /// Schedule intervals in seconds by schedule name, replacing what the
@@ -41,11 +43,34 @@ impl Default for PluginConfig {
             max_response_bytes: 4 << 20,
             grants: Vec::new(),
             http_allow: Vec::new(),
+            kube: KubeGrant::default(),
             manifest: ManifestLimits::default(),
             schedules: BTreeMap::new(),
             settings: toml::Table::new(),
         }
     }
+}
+
+/// The namespaces and kinds a plugin granted `kube` may touch; nothing when empty.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubeGrant {
+    /// Namespace names or patterns with `*` (`devpulse-ws-*`); a Namespace object itself is checked by its name.
+    pub namespaces: Vec<String>,
+    /// Kinds by name (`Deployment`, `Namespace`), whatever their API group.
+    pub kinds: Vec<String>,
+}
+
+/// The Kubernetes cluster, `[kube]` in the config file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubeConfig {
+    /// A kubeconfig file; empty: none.
+    pub kubeconfig: PathBuf,
+    /// The kubeconfig's context to use; empty: its current context.
+    pub context: String,
+    /// Use the service account of the pod DevPulse runs in instead of a kubeconfig.
+    pub in_cluster: bool,
 }
 
 /// What a plugin's manifest may declare, so a plugin cannot make the host hold,
@@ -241,6 +266,7 @@ pub struct FileConfig {
     pub rate_limits: RateLimitConfig,
     pub alerts: AlertsConfig,
     pub stream: StreamConfig,
+    pub kube: KubeConfig,
     pub plugins: BTreeMap<String, PluginConfig>,
 }
 
@@ -307,6 +333,9 @@ impl FileConfig {
                 "stream.ticket_seconds, keep_alive_seconds and send_timeout_seconds must be at least 1, \
                  buffer_events at least 16",
             ));
+        }
+        if self.kube.in_cluster && !self.kube.kubeconfig.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid("kube: set kubeconfig or in_cluster, not both"));
         }
         let max = MAX_PLUGIN_MEMORY_MIB;
         for (plugin, config) in &self.plugins {

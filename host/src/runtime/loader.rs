@@ -72,7 +72,7 @@ impl Runtime {
         let mut manifest = PluginManifest::from_wit(raw_manifest, &config.manifest)?;
         manifest.override_intervals(&config.schedules)?;
         let routes = RouteTable::compile(&manifest.routes)?;
-        let grants = Grants::resolve(&manifest.capabilities, &config.grants, &config.http_allow);
+        let grants = Grants::resolve(&manifest.capabilities, &config);
         Ok(LoadedPlugin {
             stats: self.registry().stats_for(&manifest.name),
             wit_version,

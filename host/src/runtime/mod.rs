@@ -66,6 +66,8 @@ impl Runtime {
             http: reqwest::Client::builder().user_agent(concat!("devpulse/", env!("CARGO_PKG_VERSION"))).build()?,
             max_event_depth: config.max_event_depth.unwrap_or(DEFAULT_MAX_EVENT_DEPTH),
             series: crate::metrics::series::SeriesIndex::default(),
+            cluster: crate::kube::Cluster::configured(&config.kube).map(Arc::new),
+            telemetry: telemetry.clone(),
         };
         Ok(Runtime {
             inner: Arc::new(Inner {

@@ -30,6 +30,8 @@ pub struct Telemetry {
     replicas_live: IntGauge,
     leases_held: IntGaugeVec,
     lease_changes: IntCounterVec,
+    kube_calls: IntCounterVec,
+    kube_duration: HistogramVec,
 }
 
 const BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
@@ -161,8 +163,24 @@ impl Telemetry {
             &["kind", "change"],
         )
         .expect("valid metric");
+        let kube_calls = IntCounterVec::new(
+            Opts::new(
+                "devpulse_kube_calls_total",
+                "Calls of the kube capability by plugin, verb (apply, get, list, delete) and outcome (ok or the error)",
+            ),
+            &["plugin", "verb", "outcome"],
+        )
+        .expect("valid metric");
+        let kube_duration = HistogramVec::new(
+            HistogramOpts::new("devpulse_kube_call_duration_seconds", "Duration of kube capability calls, by verb")
+                .buckets(BUCKETS.to_vec()),
+            &["verb"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(alerts.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(kube_calls.clone()),
+            Box::new(kube_duration.clone()),
             Box::new(replica_info.clone()),
             Box::new(replicas_live.clone()),
             Box::new(leases_held.clone()),
@@ -209,7 +227,15 @@ impl Telemetry {
             replicas_live,
             leases_held,
             lease_changes,
+            kube_calls,
+            kube_duration,
         }
+    }
+
+    /// Counts a call of the kube capability: `ok` or the error's kind.
+    pub fn kube_call(&self, plugin: &str, verb: &str, outcome: &str, took: Duration) {
+        self.kube_calls.with_label_values(&[plugin, verb, outcome]).inc();
+        self.kube_duration.with_label_values(&[verb]).observe(took.as_secs_f64());
     }
 
     /// Names this replica.
