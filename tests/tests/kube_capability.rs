@@ -99,6 +99,11 @@ async fn a_plugin_applies_reads_lists_and_deletes_only_its_orgs_objects_where_gr
     assert_eq!(status, 403, "{refused}");
     assert!(refused["detail"].as_str().is_some_and(|d| d.contains("not this org's")), "{refused}");
     assert_eq!(server.call_as(&eve, reqwest::Method::DELETE, &read, None).await.0, 404);
+    let mut beside = deployment("ws-ada", 1);
+    beside["metadata"]["name"] = json!("eves");
+    let (status, refused) = apply(&server, &eve, &beside, false).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused["detail"].as_str().is_some_and(|d| d.contains("namespace ws-ada is another org's")), "{refused}");
     assert_eq!(fake.objects("apps/v1", "Deployment", Some("ws-ada"))[0]["metadata"]["labels"]["devpulse.dev/org"], org);
 
     // Outside the grant: another namespace, a kind not granted, a cluster-scoped kind.
@@ -135,7 +140,7 @@ async fn a_plugin_applies_reads_lists_and_deletes_only_its_orgs_objects_where_gr
     let metrics = server.text("/metrics").await;
     for line in [
         r#"devpulse_kube_calls_total{outcome="ok",plugin="kube-probe",verb="apply"}"#,
-        r#"devpulse_kube_calls_total{outcome="denied",plugin="kube-probe",verb="apply"} 4"#,
+        r#"devpulse_kube_calls_total{outcome="denied",plugin="kube-probe",verb="apply"} 5"#,
         r#"devpulse_kube_calls_total{outcome="conflict",plugin="kube-probe",verb="apply"} 1"#,
         r#"devpulse_kube_calls_total{outcome="ok",plugin="kube-probe",verb="delete"} 3"#,
     ] {

@@ -156,6 +156,21 @@ impl CallState {
         {
             return Err(deny(self, "kube", format!("{} {} exists and is not this org's", target.kind, target.name)));
         }
+        // A namespace another org's plugin made is that org's: nothing goes into it. One an
+        // operator made (no org label) is open to every org the grant lets in.
+        if let Some(namespace) = &target.namespace {
+            let reference = ObjectRef {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                namespace: None,
+                name: namespace.clone(),
+            };
+            if let Some(live) = self.before_deadline(cluster.get(&reference)).await?
+                && live["metadata"]["labels"][ORG_LABEL].as_str().is_some_and(|owner| owner != org)
+            {
+                return Err(deny(self, "kube", format!("namespace {namespace} is another org's")));
+            }
+        }
         stamp(&mut object["metadata"], &org, self.plugin());
         // Pods made from a template (a Deployment's) carry the same labels, so they can be told apart too.
         if object["spec"]["template"].is_object() {
