@@ -7,7 +7,6 @@
 use devpulse_e2e::{Backend, Options, TestServer, fixtures};
 use fake_kube::{Config, FakeKube};
 use serde_json::{Value, json};
-use std::time::Duration;
 
 const PROBE: &str = "/api/v1/kube-probe";
 
@@ -33,17 +32,17 @@ async fn start(fake: &FakeKube, kubeconfig: &std::path::Path, kinds: &str) -> Te
     );
     let server =
         TestServer::start_with(Backend::Sqlite, Options { config, ..Options::default() }).await.expect("a server");
-    server.install_plugin(fixtures::KUBE_PROBE.as_ref(), "kube-probe.wasm");
-    let loaded = server
-        .wait_for(Duration::from_secs(30), || async {
-            let (_, plugin) = server.plugin("kube-probe").await;
-            (plugin["status"] == "running").then_some(plugin)
-        })
-        .await
-        .expect("the probe loads");
+    let loaded = install_probe(&server).await;
     assert_eq!(loaded["capabilities_granted"], json!(["kube"]));
     assert_eq!(loaded["kube_namespaces"], json!(["ws-*"]));
     server
+}
+
+/// Installs the probe and waits until it runs; its `GET /api/v1/plugins/kube-probe` document.
+async fn install_probe(server: &TestServer) -> Value {
+    server.install_plugin(fixtures::KUBE_PROBE.as_ref(), "kube-probe.wasm");
+    server.wait_for_plugin("kube-probe", "1.0.0").await;
+    server.plugin("kube-probe").await.1
 }
 
 async fn apply(server: &TestServer, token: &str, object: &Value, force: bool) -> (u16, Value) {
@@ -157,13 +156,7 @@ async fn without_a_cluster_or_a_grant_the_capability_says_why() {
     let server = TestServer::start_with(Backend::Sqlite, Options { config: config.into(), ..Options::default() })
         .await
         .expect("a server");
-    server.install_plugin(fixtures::KUBE_PROBE.as_ref(), "kube-probe.wasm");
-    server
-        .wait_for(Duration::from_secs(30), || async {
-            (server.plugin("kube-probe").await.1["status"] == "running").then_some(())
-        })
-        .await
-        .expect("the probe loads");
+    install_probe(&server).await;
     let (status, problem) = apply(&server, &server.token, &namespace("ws-ada"), false).await;
     assert_eq!(status, 503, "{problem}");
     assert!(problem["detail"].as_str().is_some_and(|d| d.contains("[kube]")), "{problem}");
@@ -176,14 +169,7 @@ async fn without_a_cluster_or_a_grant_the_capability_says_why() {
     let config = format!("[kube]\nkubeconfig = {:?}\n", kubeconfig.display().to_string());
     let server =
         TestServer::start_with(Backend::Sqlite, Options { config, ..Options::default() }).await.expect("a server");
-    server.install_plugin(fixtures::KUBE_PROBE.as_ref(), "kube-probe.wasm");
-    let plugin = server
-        .wait_for(Duration::from_secs(30), || async {
-            let (_, plugin) = server.plugin("kube-probe").await;
-            (plugin["status"] == "running").then_some(plugin)
-        })
-        .await
-        .expect("the probe loads");
+    let plugin = install_probe(&server).await;
     assert_eq!(plugin["capabilities_requested"], json!(["kube"]));
     assert_eq!(plugin["capabilities_granted"], json!([]));
     let (status, problem) = apply(&server, &server.token, &namespace("ws-ada"), false).await;

@@ -7,6 +7,7 @@
 
 use super::deny;
 use crate::capabilities::state::CallState;
+use crate::config::KubeGrant;
 use crate::kube::{Cluster, ClusterError, MANAGED_BY_LABEL, ORG_LABEL, ObjectRef, PLUGIN_LABEL};
 use crate::wit::PluginError;
 use crate::wit::devpulse::plugin::kube::{self as wit, Host};
@@ -32,6 +33,11 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
         }
     }
     rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// True when a granted pattern covers the namespace `name`.
+fn namespace_granted(grant: &KubeGrant, name: &str) -> bool {
+    grant.namespaces.iter().any(|pattern| pattern_matches(pattern, name))
 }
 
 impl From<ClusterError> for PluginError {
@@ -128,7 +134,7 @@ impl CallState {
                 None => return Ok(()),
             },
         };
-        if !grant.namespaces.iter().any(|pattern| pattern_matches(pattern, checked)) {
+        if !namespace_granted(grant, checked) {
             return Err(deny(
                 self,
                 "kube",
@@ -222,9 +228,7 @@ impl CallState {
             .into_iter()
             .filter(|item| {
                 kind != "Namespace"
-                    || item["metadata"]["name"]
-                        .as_str()
-                        .is_some_and(|name| grant.namespaces.iter().any(|p| pattern_matches(p, name)))
+                    || item["metadata"]["name"].as_str().is_some_and(|name| namespace_granted(grant, name))
             })
             .map(|item| item.to_string())
             .collect();
