@@ -87,6 +87,7 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
         tokio::spawn(crate::bus::delivery::run(runtime.clone(), bus.clone())),
         tokio::spawn(crate::bus::delivery::report_lag(runtime.clone(), bus.clone())),
         tokio::spawn(crate::bus::schedules::run(runtime.clone(), bus.clone())),
+        tokio::spawn(crate::bus::watches::run(runtime.clone(), bus.clone())),
     ];
     let auth = Authenticator::new(runtime.db().clone(), redis.clone());
     if let (Some(url), Some(redis)) = (&settings.redis_url, &redis) {

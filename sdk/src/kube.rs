@@ -1,4 +1,4 @@
-//! Kubernetes objects (WIT 0.1.6), for plugins the operator grants `kube` with
+//! Kubernetes objects (WIT 0.1.6), and watches of them (0.1.7), for plugins the operator grants `kube` with
 //! the namespaces and kinds they may touch; anything else is
 //! [`crate::Error::Denied`]. Objects go in and come back as any type that
 //! serializes as the API server writes them (k8s-openapi's types, or
@@ -14,11 +14,12 @@
 //! let found: Option<Deployment> = kube::get(&ObjectRef::namespaced("apps/v1", "Deployment", "ws-ada", "ide"))?;
 //! ```
 
-use crate::Result;
 use crate::error::{decode, encode};
 use crate::host::kube as raw;
-use serde::{Serialize, de::DeserializeOwned};
+use crate::{Error, Event, Result};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+pub use crate::bindings::exports::devpulse::plugin::watches::Watch;
 pub use raw::{ObjectPage, ObjectRef, Selection};
 
 fn encoded<T: Serialize>(object: &T) -> Result<String> {
@@ -57,6 +58,11 @@ pub fn delete(target: &ObjectRef) -> Result<bool> {
     raw::delete(target)
 }
 
+/// The last `tail_lines` lines a pod's container wrote (`None`: its only container).
+pub fn logs(pod: &ObjectRef, container: Option<&str>, tail_lines: u32) -> Result<String> {
+    raw::logs(pod, container, tail_lines)
+}
+
 impl ObjectRef {
     /// An object in a namespace.
     pub fn namespaced(api_version: &str, kind: &str, namespace: &str, name: &str) -> Self {
@@ -83,5 +89,43 @@ impl Selection {
             namespace: namespace.map(Into::into),
             labels: labels.into(),
         }
+    }
+}
+
+impl Watch {
+    /// Objects of `kind` this plugin applied that `labels` picks (a label
+    /// selector; empty: all). Each change arrives at `on_event` as an event of
+    /// kind `kube.{plugin}.{name}`, in the org the object belongs to; read it
+    /// with [`WatchEvent::read`].
+    pub fn new(name: &str, api_version: &str, kind: &str, labels: &str) -> Self {
+        Watch { name: name.into(), api_version: api_version.into(), kind: kind.into(), labels: labels.into() }
+    }
+}
+
+/// What happened to a watched object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// Created or changed; `object` is its state now.
+    Applied,
+    /// Gone; `object` is its last state.
+    Deleted,
+}
+
+/// The payload of a watch's event.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct WatchEvent<T> {
+    #[serde(rename = "type")]
+    pub change: Change,
+    pub object: T,
+}
+
+impl<T: DeserializeOwned> WatchEvent<T> {
+    /// The change in a `kube.*` event, which only the host emits.
+    pub fn read(event: &Event) -> Result<Self> {
+        if event.source != "kube" {
+            return Err(Error::InvalidInput(format!("{} is not a Kubernetes watch event", event.kind)));
+        }
+        serde_json::from_str(&event.payload).map_err(decode)
     }
 }

@@ -102,6 +102,12 @@ pub trait Plugin {
     fn on_tick(_schedule: &str, _now: Timestamp, _principal: Principal) -> Result<()> {
         Ok(())
     }
+
+    /// Kubernetes objects to follow (with the `kube` capability); each change
+    /// arrives at [`Plugin::on_event`] (see [`kube::Watch`]).
+    fn watches() -> Vec<kube::Watch> {
+        Vec::new()
+    }
 }
 
 /// The current time in milliseconds since the Unix epoch (the unit of [`Timestamp`]).
@@ -119,17 +125,18 @@ pub mod __private {
     pub mod bindings {
         wit_bindgen::generate!({
             path: "../wit/latest",
-            world: "plugin",
+            world: "watching-plugin",
             pub_export_macro: true,
             export_macro_name: "__export",
         });
     }
     pub use crate::bindings::exports::devpulse::plugin::handler::Guest;
+    pub use crate::bindings::exports::devpulse::plugin::watches::Guest as Watches;
     pub use crate::manifest::describe;
     pub use crate::routes::dispatch;
 }
 
-/// Exports a [`Plugin`] as the component's `handler`.
+/// Exports a [`Plugin`] as the component's `handler` and `watches`.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
@@ -151,6 +158,11 @@ macro_rules! export_plugin {
                     principal: $crate::Principal,
                 ) -> $crate::Result<()> {
                     <$plugin as $crate::Plugin>::on_tick(&schedule, now, principal)
+                }
+            }
+            impl $crate::__private::Watches for Export {
+                fn describe_watches() -> Vec<$crate::kube::Watch> {
+                    <$plugin as $crate::Plugin>::watches()
                 }
             }
             // Only components export symbols; natively the plugin is a plain

@@ -51,6 +51,8 @@ struct State {
     /// Kubernetes objects by `apiVersion/kind/namespace/name`: outside `Data`, since
     /// the real host's calls reach the cluster at once and a failed call does not undo them.
     kube: BTreeMap<String, Value>,
+    /// Pods' logs by `namespace/pod`, as [`TestHost::set_pod_log`] wrote them.
+    pod_logs: BTreeMap<String, String>,
     next_id: u64,
 }
 
@@ -179,9 +181,20 @@ impl<P: Plugin> TestHost<P> {
 
     /// Delivers an event of `kind` with `payload`, as if the log had it.
     pub fn event(&self, kind: &str, payload: Value) -> Result<()> {
+        self.event_from("test", kind, payload)
+    }
+
+    /// Delivers what the plugin's watch `watch` would: `change` (`applied` or
+    /// `deleted`) of `object`, from the host (source `kube`).
+    pub fn kube_event(&self, watch: &str, change: &str, object: Value) -> Result<()> {
+        let kind = format!("kube.{}.{watch}", P::manifest().name);
+        self.event_from("kube", &kind, serde_json::json!({"type": change, "object": object}))
+    }
+
+    fn event_from(&self, source: &str, kind: &str, payload: Value) -> Result<()> {
         let event = Event {
             id: self.next_id("event"),
-            source: "test".into(),
+            source: source.into(),
             kind: kind.into(),
             occurred_at: crate::now(),
             payload: payload.to_string(),
@@ -243,13 +256,20 @@ impl<P: Plugin> TestHost<P> {
         self.state.borrow().kube.values().cloned().collect()
     }
 
+    /// What a pod's containers wrote, for `kube::logs`.
+    pub fn set_pod_log(&self, namespace: &str, pod: &str, text: &str) {
+        self.state.borrow_mut().pod_logs.insert(format!("{namespace}/{pod}"), text.to_owned());
+    }
+
     /// Log lines written by successful calls.
     pub fn logs(&self) -> Vec<String> {
         self.state.borrow().data.logs.iter().map(|(_, line)| line.clone()).collect()
     }
 
-    /// Runs `call` with this host serving the imports; a failed call's writes are undone.
-    fn call<T>(&self, call: impl FnOnce() -> Result<T>) -> Result<T> {
+    /// Runs `call` with this host serving the imports, as one call of the
+    /// plugin (a failed call's writes are undone): for testing a plugin's own
+    /// functions that use the host, such as its settings.
+    pub fn call<T>(&self, call: impl FnOnce() -> Result<T>) -> Result<T> {
         let before = self.state.borrow().data.clone();
         CURRENT.with(|current| *current.borrow_mut() = Some(self.state.clone()));
         let outcome = call();
@@ -542,6 +562,15 @@ pub(crate) mod imports {
         pub fn delete(target: &ObjectRef) -> Result<bool> {
             let key = key(&target.api_version, &target.kind, target.namespace.as_deref(), &target.name);
             Ok(with_state(|state| state.kube.remove(&key).is_some()))
+        }
+
+        pub fn logs(pod: &ObjectRef, _container: Option<&str>, tail_lines: u32) -> Result<String> {
+            let key = format!("{}/{}", pod.namespace.as_deref().unwrap_or_default(), pod.name);
+            let text = with_state(|state| state.pod_logs.get(&key).cloned())
+                .ok_or_else(|| Error::NotFound(format!("pod {} not found", pod.name)))?;
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(tail_lines as usize)..];
+            Ok(tail.iter().map(|line| format!("{line}\n")).collect())
         }
     }
 

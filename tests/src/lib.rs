@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 pub mod alarm;
 pub mod browser;
 pub mod fake_github;
+pub mod kube;
 pub mod receiver;
 pub mod stream;
 pub mod tally;
@@ -436,14 +437,24 @@ impl TestServer {
 
     /// Stops the server, waits `downtime`, and starts it again on the same data.
     pub async fn restart_after(mut self, downtime: Duration) -> Self {
+        self.pause().await;
+        tokio::time::sleep(downtime).await;
+        self.resume().await;
+        self
+    }
+
+    /// Stops the server, keeping its data, until [`TestServer::resume`].
+    pub async fn pause(&mut self) {
         if let Some(server) = self.server.take() {
             server.stop().await.expect("server stops");
         }
-        tokio::time::sleep(downtime).await;
+    }
+
+    /// Starts the server again on the same data (at a new address).
+    pub async fn resume(&mut self) {
         let server = devpulse::server::start(self.settings.clone()).await.expect("server restarts");
         self.base = format!("http://{}", server.addr);
         self.server = Some(server);
-        self
     }
 
     pub async fn stop(mut self) {

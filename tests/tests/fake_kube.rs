@@ -3,6 +3,7 @@
 //! and deletes from it as from a cluster, and kube-rs (the client DevPulse's
 //! host uses) lists, applies and watches, resuming after a compaction.
 
+use devpulse_e2e::kube::Kubectl;
 use devpulse_e2e::runs;
 use fake_kube::{Config, FakeKube};
 use futures::{StreamExt, TryStreamExt};
@@ -11,63 +12,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// `kubectl` with the fake's kubeconfig.
-struct Kubectl {
-    kubeconfig: PathBuf,
-    /// Clients before 1.27 validate applies against OpenAPI v2 documents, which the fake does not serve.
-    validate: Vec<&'static str>,
-}
-
-impl Kubectl {
-    fn new(fake: &FakeKube, dir: &Path) -> Self {
-        let kubeconfig = dir.join("kubeconfig");
-        std::fs::write(&kubeconfig, fake.kubeconfig("default")).expect("kubeconfig written");
-        let version = std::process::Command::new("kubectl")
-            .args(["version", "--client", "-o", "json"])
-            .output()
-            .expect("kubectl runs");
-        let version: Value = serde_json::from_slice(&version.stdout).unwrap_or_default();
-        let minor: u32 =
-            version["clientVersion"]["minor"].as_str().unwrap_or("0").trim_end_matches('+').parse().unwrap_or(0);
-        Kubectl { kubeconfig, validate: if minor < 27 { vec!["--validate=false"] } else { Vec::new() } }
-    }
-
-    /// Runs `kubectl args` (reading `stdin`), returning its exit success and output.
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String) {
-        use std::io::Write;
-        let mut command = std::process::Command::new("kubectl");
-        command.env("KUBECONFIG", &self.kubeconfig).args(args);
-        if args.first() == Some(&"apply") {
-            command.args(&self.validate);
-        }
-        command
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = command.spawn().expect("kubectl starts");
-        let mut input = child.stdin.take().expect("stdin");
-        input.write_all(stdin.unwrap_or_default().as_bytes()).expect("stdin written");
-        drop(input);
-        let output = child.wait_with_output().expect("kubectl ends");
-        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        (output.status.success(), text)
-    }
-
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let (success, output) = self.run(args, stdin);
-        assert!(success, "kubectl {args:?} failed: {output}");
-        output
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.extend(["-o", "json"]);
-        serde_json::from_str(&self.ok(&args, None)).expect("kubectl prints JSON")
-    }
-}
 
 /// A workspace's objects, as a plugin would render them, in one stream of documents.
 fn workspace_manifest(namespace: &str, image: &str) -> String {

@@ -4,61 +4,26 @@
 //! plugin and the caller's org; a plugin sees only its org's objects; anything
 //! outside the granted namespaces and kinds is denied.
 
-use devpulse_e2e::{Backend, Options, TestServer, fixtures};
+use devpulse_e2e::kube::{
+    PROBE, deployment, install_probe, namespace, operator_apply, probe_apply as apply, probe_server,
+};
+use devpulse_e2e::{Backend, Options, TestServer};
 use fake_kube::{Config, FakeKube};
-use serde_json::{Value, json};
-
-const PROBE: &str = "/api/v1/kube-probe";
-
-fn deployment(namespace: &str, replicas: u32) -> Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "ide", "namespace": namespace, "labels": {"app": "ide"}},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "ide"}},
-                 "template": {"metadata": {"labels": {"app": "ide"}}, "spec": {"containers": [{"name": "ide", "image": "code-server"}]}}},
-    })
-}
-
-fn namespace(name: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-}
-
-async fn start(fake: &FakeKube, kubeconfig: &std::path::Path, kinds: &str) -> TestServer {
-    std::fs::write(kubeconfig, fake.kubeconfig("default")).expect("kubeconfig written");
-    let config = format!(
-        "[kube]\nkubeconfig = {path:?}\n\n[plugins.kube-probe]\ngrants = [\"kube\"]\n\n\
-         [plugins.kube-probe.kube]\nnamespaces = [\"ws-*\"]\nkinds = [{kinds}]\n",
-        path = kubeconfig.display().to_string(),
-    );
-    let server =
-        TestServer::start_with(Backend::Sqlite, Options { config, ..Options::default() }).await.expect("a server");
-    let loaded = install_probe(&server).await;
-    assert_eq!(loaded["capabilities_granted"], json!(["kube"]));
-    assert_eq!(loaded["kube_namespaces"], json!(["ws-*"]));
-    server
-}
-
-/// Installs the probe and waits until it runs; its `GET /api/v1/plugins/kube-probe` document.
-async fn install_probe(server: &TestServer) -> Value {
-    server.install_plugin(fixtures::KUBE_PROBE.as_ref(), "kube-probe.wasm");
-    server.wait_for_plugin("kube-probe", "1.0.0").await;
-    server.plugin("kube-probe").await.1
-}
-
-async fn apply(server: &TestServer, token: &str, object: &Value, force: bool) -> (u16, Value) {
-    server.post_as(token, &format!("{PROBE}/objects"), &json!({"object": object, "force": force})).await
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_plugin_applies_reads_lists_and_deletes_only_its_orgs_objects_where_granted() {
     let fake = FakeKube::start("127.0.0.1:0", Config::default()).await.expect("the fake starts");
     let dir = tempfile::tempdir().expect("a temp dir");
-    let server = start(&fake, &dir.path().join("kubeconfig"), r#""Namespace", "Deployment""#).await;
+    let server = probe_server(&fake, dir.path(), r#""Namespace", "Deployment""#).await;
     let owner = server.token.clone();
+    // Its pods watch names a kind outside the grant: listed, not granted, never run.
+    let (_, plugin) = server.plugin("kube-probe").await;
+    assert_eq!((&plugin["watches"][0]["granted"], &plugin["watches"][1]["granted"]), (&json!(true), &json!(false)));
 
     // Apply: the host labels the object and applies it under the plugin's field manager.
     assert_eq!(apply(&server, &owner, &namespace("ws-ada"), false).await.0, 200);
-    let (status, stored) = apply(&server, &owner, &deployment("ws-ada", 1), false).await;
+    let (status, stored) = apply(&server, &owner, &deployment("ws-ada", "ide", 1), false).await;
     assert_eq!(status, 200, "{stored}");
     let labels = &stored["metadata"]["labels"];
     assert_eq!(labels["app"], "ide");
@@ -71,7 +36,7 @@ async fn a_plugin_applies_reads_lists_and_deletes_only_its_orgs_objects_where_gr
     assert_eq!(in_cluster[0]["metadata"]["managedFields"][0]["manager"], "devpulse.kube-probe");
 
     // Applying again is idempotent: the same object, its spec unchanged.
-    let (_, again) = apply(&server, &owner, &deployment("ws-ada", 1), false).await;
+    let (_, again) = apply(&server, &owner, &deployment("ws-ada", "ide", 1), false).await;
     assert_eq!(again["metadata"]["uid"], stored["metadata"]["uid"]);
     assert_eq!((&again["metadata"]["generation"], &stored["metadata"]["generation"]), (&json!(1), &json!(1)));
 
@@ -94,11 +59,11 @@ async fn a_plugin_applies_reads_lists_and_deletes_only_its_orgs_objects_where_gr
     let (_, empty) =
         server.get_as(&eve, &format!("{PROBE}/objects?api_version=apps/v1&kind=Deployment&namespace=ws-ada")).await;
     assert_eq!(empty["items"], json!([]));
-    let (status, refused) = apply(&server, &eve, &deployment("ws-ada", 3), true).await;
+    let (status, refused) = apply(&server, &eve, &deployment("ws-ada", "ide", 3), true).await;
     assert_eq!(status, 403, "{refused}");
     assert!(refused["detail"].as_str().is_some_and(|d| d.contains("not this org's")), "{refused}");
     assert_eq!(server.call_as(&eve, reqwest::Method::DELETE, &read, None).await.0, 404);
-    let mut beside = deployment("ws-ada", 1);
+    let mut beside = deployment("ws-ada", "ide", 1);
     beside["metadata"]["name"] = json!("eves");
     let (status, refused) = apply(&server, &eve, &beside, false).await;
     assert_eq!(status, 403, "{refused}");
@@ -106,7 +71,7 @@ async fn a_plugin_applies_reads_lists_and_deletes_only_its_orgs_objects_where_gr
     assert_eq!(fake.objects("apps/v1", "Deployment", Some("ws-ada"))[0]["metadata"]["labels"]["devpulse.dev/org"], org);
 
     // Outside the grant: another namespace, a kind not granted, a cluster-scoped kind.
-    let (status, denied) = apply(&server, &owner, &deployment("kube-system", 1), false).await;
+    let (status, denied) = apply(&server, &owner, &deployment("kube-system", "ide", 1), false).await;
     assert_eq!(status, 403, "{denied}");
     assert!(denied["detail"].as_str().is_some_and(|d| d.contains("namespace kube-system")), "{denied}");
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "ws-ada"}});
@@ -117,17 +82,17 @@ async fn a_plugin_applies_reads_lists_and_deletes_only_its_orgs_objects_where_gr
     assert!(fake.objects("v1", "Secret", None).is_empty(), "nothing denied reached the cluster");
 
     // A field another manager owns is a conflict, unless forced.
-    fake_apply(&fake, &deployment("ws-ada", 2)).await;
-    let (status, conflict) = apply(&server, &owner, &deployment("ws-ada", 1), false).await;
+    operator_apply(&fake, &deployment("ws-ada", "ide", 2)).await;
+    let (status, conflict) = apply(&server, &owner, &deployment("ws-ada", "ide", 1), false).await;
     assert_eq!(status, 409, "{conflict}");
     assert!(conflict["detail"].as_str().is_some_and(|d| d.contains(".spec.replicas")), "{conflict}");
-    let (status, forced) = apply(&server, &owner, &deployment("ws-ada", 1), true).await;
+    let (status, forced) = apply(&server, &owner, &deployment("ws-ada", "ide", 1), true).await;
     assert_eq!((status, &forced["spec"]["replicas"]), (200, &json!(1)));
 
     // Invalid input and a namespace that does not exist.
     let (status, invalid) = apply(&server, &owner, &json!({"kind": "Deployment"}), false).await;
     assert_eq!(status, 400, "{invalid}");
-    let (status, missing) = apply(&server, &owner, &deployment("ws-nobody", 1), false).await;
+    let (status, missing) = apply(&server, &owner, &deployment("ws-nobody", "ide", 1), false).await;
     assert_eq!(status, 404, "{missing}");
 
     // Delete: the Deployment and what it owns.
@@ -176,20 +141,4 @@ async fn without_a_cluster_or_a_grant_the_capability_says_why() {
     assert_eq!(status, 403, "{problem}");
     assert!(fake.objects("v1", "Namespace", None).iter().all(|n| n["metadata"]["name"] != "ws-ada"));
     server.stop().await;
-}
-
-/// An operator scaling the Deployment with `kubectl apply --server-side --force-conflicts`, straight to the fake.
-async fn fake_apply(fake: &FakeKube, object: &Value) {
-    let namespace = object["metadata"]["namespace"].as_str().expect("a namespace");
-    let name = object["metadata"]["name"].as_str().expect("a name");
-    let url =
-        format!("{}/apis/apps/v1/namespaces/{namespace}/deployments/{name}?fieldManager=kubectl&force=true", fake.url);
-    let response = reqwest::Client::new()
-        .patch(url)
-        .header("content-type", "application/apply-patch+yaml")
-        .body(object.to_string())
-        .send()
-        .await
-        .expect("the fake answers");
-    assert_eq!(response.status().as_u16(), 200);
 }

@@ -11,10 +11,10 @@
 pub const PACKAGE: &str = "devpulse:plugin";
 
 /// The newest released version: what the SDK and `plugin new` build against.
-pub const LATEST: &str = "0.1.6";
+pub const LATEST: &str = "0.1.7";
 
 /// Every version the host loads, oldest first; the last is [`LATEST`].
-pub const SUPPORTED: &[&str] = &["0.1.0", "0.1.1", "0.1.2", "0.1.3", "0.1.4", "0.1.5", "0.1.6"];
+pub const SUPPORTED: &[&str] = &["0.1.0", "0.1.1", "0.1.2", "0.1.3", "0.1.4", "0.1.5", "0.1.6", "0.1.7"];
 
 /// The newest version's files, as `plugin new` writes them into a project.
 pub const LATEST_FILES: &[(&str, &str)] = &[

@@ -8,7 +8,7 @@ use super::params::Cursor;
 use crate::audit::{self, Entry};
 use crate::auth::Role;
 use crate::auth::signature::Scheme;
-use crate::runtime::manifest::{Method, ParamLocation, RouteDoc, ScheduleDoc, WebhookSourceDoc};
+use crate::runtime::manifest::{Method, ParamLocation, RouteDoc, ScheduleDoc, WatchDoc, WebhookSourceDoc};
 use crate::runtime::plugin::LoadedPlugin;
 use crate::runtime::registry::Failure;
 use crate::runtime::stats::ExportStats;
@@ -116,6 +116,33 @@ impl From<&ScheduleDoc> for ScheduleView {
     }
 }
 
+/// Kubernetes objects a plugin follows: each change becomes an event of `event_kind`.
+#[derive(Object, Clone)]
+pub struct WatchView {
+    pub name: String,
+    pub api_version: String,
+    pub kind: String,
+    /// Label selector narrowing the objects the plugin made; empty: all of them.
+    pub labels: String,
+    /// `kube.{plugin}.{name}`.
+    pub event_kind: String,
+    /// True when the operator granted `kube` with this kind; otherwise the watch does not run.
+    pub granted: bool,
+}
+
+impl WatchView {
+    fn of(plugin: &LoadedPlugin, watch: &WatchDoc) -> Self {
+        WatchView {
+            name: watch.name.clone(),
+            api_version: watch.api_version.clone(),
+            kind: watch.kind.clone(),
+            labels: watch.labels.clone(),
+            event_kind: WatchDoc::event_kind(plugin.name(), &watch.name),
+            granted: plugin.grants.allows("kube") && plugin.grants.kube.kinds.contains(&watch.kind),
+        }
+    }
+}
+
 /// A webhook sender a plugin understands.
 #[derive(Object, Clone)]
 pub struct WebhookSourceView {
@@ -181,6 +208,8 @@ pub struct PluginInfo {
     pub subscriptions: Vec<String>,
     pub schedules: Vec<ScheduleView>,
     pub webhook_sources: Vec<WebhookSourceView>,
+    /// Kubernetes watches (WIT 0.1.7); their event kinds are among `subscriptions`.
+    pub watches: Vec<WatchView>,
     /// Calls per export (`on-request`, `on-event`, `on-tick`).
     pub stats: BTreeMap<String, ExportStats>,
     /// How the plugin keeps up with the log (`GET /api/v1/plugins/{name}` only,
@@ -238,6 +267,7 @@ fn running(plugin: &LoadedPlugin, disabled: bool, failure: Option<&Failure>) -> 
         subscriptions: manifest.subscriptions.clone(),
         schedules: manifest.schedules.iter().map(ScheduleView::from).collect(),
         webhook_sources: manifest.webhook_sources.iter().map(WebhookSourceView::from).collect(),
+        watches: manifest.watches.iter().map(|watch| WatchView::of(plugin, watch)).collect(),
         stats: plugin.stats.snapshot(),
         fold: None,
     }
@@ -268,6 +298,7 @@ fn failed(failure: &Failure) -> PluginInfo {
         subscriptions: Vec::new(),
         schedules: Vec::new(),
         webhook_sources: Vec::new(),
+        watches: Vec::new(),
         stats: BTreeMap::new(),
         fold: None,
     }

@@ -5,7 +5,8 @@
 //! plugins, in order, exactly once, with retries and dead letters),
 //! `schedules` (`on-tick`), `generations` (rebuilds beside the live state),
 //! `commit` (a call's writes with the claim that allows them), `leases` (which
-//! replica runs each partition and schedule) and `system` (the host's own
+//! replica runs each partition, schedule and watch), `watches` (Kubernetes
+//! objects' changes as `kube.*` events) and `system` (the host's own
 //! happenings as `system.*` events). The bus decides
 //! what commits; the runtime only runs plugins and hands back their writes.
 
@@ -18,6 +19,7 @@ pub mod log;
 pub mod schedules;
 pub mod system;
 pub mod wake;
+pub mod watches;
 pub mod writer;
 
 use crate::capabilities::writes::WriteSet;
@@ -51,7 +53,7 @@ impl Bus {
         &self.wake
     }
 
-    /// Which partitions and schedules this replica runs.
+    /// Which partitions, schedules and watches this replica runs.
     pub fn leases(&self) -> &Leases {
         &self.leases
     }

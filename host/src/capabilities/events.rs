@@ -11,6 +11,10 @@ const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 /// Longest subject: a user id.
 const MAX_SUBJECT_BYTES: usize = 64;
 
+/// Kinds only the host emits (its own happenings, Kubernetes watches), so a
+/// plugin that receives one knows no other plugin made it up.
+const HOST_KINDS: &[&str] = &["system.", "kube."];
+
 /// Event kinds are dotted lowercase names such as `hello.greeted`.
 pub fn valid_kind(kind: &str) -> bool {
     !kind.is_empty()
@@ -26,6 +30,11 @@ impl CallState {
         }
         if !valid_kind(&kind) {
             return Err(PluginError::InvalidInput("event kinds are 1 to 128 of a-z, 0-9, '.', '_' and '-'".into()));
+        }
+        if let Some(prefix) = HOST_KINDS.iter().find(|prefix| kind.starts_with(*prefix)) {
+            return Err(PluginError::Denied(format!(
+                "event kinds starting with {prefix} are the host's: a plugin cannot emit {kind}"
+            )));
         }
         if subject.as_ref().is_some_and(|subject| subject.is_empty() || subject.len() > MAX_SUBJECT_BYTES) {
             return Err(PluginError::InvalidInput(format!("subjects are user ids of 1 to {MAX_SUBJECT_BYTES} bytes")));

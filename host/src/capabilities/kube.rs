@@ -1,4 +1,4 @@
-//! `kube` (WIT 0.1.6): Kubernetes objects in the namespaces and kinds the
+//! `kube` (WIT 0.1.6; `logs` since 0.1.7): Kubernetes objects in the namespaces and kinds the
 //! operator granted the plugin. Every object a plugin applies is labelled with
 //! the plugin and the caller's org; a plugin sees, changes and deletes only
 //! its org's objects, so two orgs sharing a cluster never touch each other's.
@@ -18,6 +18,12 @@ use std::time::Instant;
 
 /// Most objects one `list` returns.
 const MAX_PAGE: u32 = 500;
+
+/// Most lines one `logs` returns.
+const MAX_LOG_LINES: u32 = 10_000;
+
+/// Most bytes of log one `logs` returns.
+const MAX_LOG_BYTES: i64 = 1 << 20;
 
 /// True when `name` matches `pattern`, where `*` stands for any run of characters.
 pub fn pattern_matches(pattern: &str, name: &str) -> bool {
@@ -236,6 +242,28 @@ impl CallState {
     }
 }
 
+impl CallState {
+    /// A pod's log, when the pod is the caller's org's (checked as `get` checks it).
+    async fn pod_logs(
+        &mut self,
+        pod: &wit::ObjectRef,
+        container: Option<&str>,
+        tail_lines: u32,
+    ) -> Result<String, PluginError> {
+        if pod.kind != "Pod" || pod.api_version != "v1" {
+            return Err(PluginError::InvalidInput("logs are a pod's (api-version v1, kind Pod)".into()));
+        }
+        if !(1..=MAX_LOG_LINES).contains(&tail_lines) {
+            return Err(PluginError::InvalidInput(format!("tail-lines is 1 to {MAX_LOG_LINES}")));
+        }
+        let Some((cluster, target, _)) = self.owned(pod).await? else {
+            return Err(PluginError::NotFound(format!("pod {} not found in this org", pod.name)));
+        };
+        let namespace = target.namespace.unwrap_or_default();
+        self.before_deadline(cluster.logs(&namespace, &target.name, container, tail_lines, MAX_LOG_BYTES)).await
+    }
+}
+
 /// The outcome label of a call: `ok`, or the error's kind.
 fn outcome<T>(result: &Result<T, PluginError>) -> &'static str {
     match result {
@@ -284,6 +312,17 @@ impl Host for CallState {
         let started = Instant::now();
         let result = self.list_objects(selection, cursor, limit).await;
         self.counted("list", started, result)
+    }
+
+    async fn logs(
+        &mut self,
+        pod: wit::ObjectRef,
+        container: Option<String>,
+        tail_lines: u32,
+    ) -> wasmtime::Result<Result<String, PluginError>> {
+        let started = Instant::now();
+        let result = self.pod_logs(&pod, container.as_deref(), tail_lines).await;
+        self.counted("logs", started, result)
     }
 
     async fn delete(&mut self, target: wit::ObjectRef) -> wasmtime::Result<Result<bool, PluginError>> {

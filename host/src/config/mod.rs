@@ -78,11 +78,12 @@ pub struct KubeConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ManifestLimits {
-    /// Most routes, subscriptions, schedules and webhook sources.
+    /// Most routes, subscriptions, schedules, webhook sources and Kubernetes watches.
     pub max_routes: usize,
     pub max_subscriptions: usize,
     pub max_schedules: usize,
     pub max_webhook_sources: usize,
+    pub max_watches: usize,
     /// Largest JSON Schema (as text) and deepest nesting of one, per parameter, body or response.
     pub max_schema_bytes: usize,
     pub max_schema_depth: usize,
@@ -98,6 +99,7 @@ impl Default for ManifestLimits {
             max_subscriptions: 64,
             max_schedules: 16,
             max_webhook_sources: 8,
+            max_watches: 8,
             max_schema_bytes: 64 << 10,
             max_schema_depth: 32,
             max_name_bytes: 128,

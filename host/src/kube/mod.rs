@@ -8,6 +8,8 @@ use crate::config::KubeConfig;
 use ::kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use ::kube::core::{ApiResource, GroupVersionKind};
 use ::kube::discovery::Scope;
+use ::kube::runtime::{WatchStreamExt, watcher};
+use futures::Stream;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -196,5 +198,42 @@ impl Cluster {
             Err(::kube::Error::Api(status)) if status.code == 404 => Ok(false),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// The last `tail_lines` lines of a pod's container, at most `max_bytes` of them.
+    pub async fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        tail_lines: u32,
+        max_bytes: i64,
+    ) -> Result<String, ClusterError> {
+        let params = ::kube::api::LogParams {
+            container: container.map(str::to_owned),
+            tail_lines: Some(i64::from(tail_lines)),
+            limit_bytes: Some(max_bytes),
+            ..Default::default()
+        };
+        let request = ::kube::core::Request::new(format!("/api/v1/namespaces/{namespace}/pods"))
+            .logs(pod, &params)
+            .map_err(|err| ClusterError::Malformed(err.to_string()))?;
+        Ok(self.client().await?.request_text(request).await?)
+    }
+
+    /// Every change to the kind's objects that match `labels`, in every
+    /// namespace: a kube-rs watcher, which lists first, then watches, and lists
+    /// again after a `410 Gone` or a broken connection (waiting longer after
+    /// each failure in a row; errors are passed on and the stream goes on).
+    pub async fn watch(
+        &self,
+        api_version: &str,
+        kind: &str,
+        labels: &str,
+    ) -> Result<impl Stream<Item = Result<watcher::Event<DynamicObject>, watcher::Error>> + Send + use<>, ClusterError>
+    {
+        let served = self.served(api_version, kind).await?;
+        let api: Api<DynamicObject> = Api::all_with(self.client().await?, &served.resource);
+        Ok(watcher(api, watcher::Config::default().labels(labels)).default_backoff())
     }
 }

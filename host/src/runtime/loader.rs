@@ -67,9 +67,9 @@ impl Runtime {
             self.inner.linker.instantiate_pre(&component).map_err(|err| LoadError::Link(format!("{err:#}")))?;
         let pre = PluginPre::new(instance_pre).map_err(|err| LoadError::Link(format!("{err:#}")))?;
 
-        let raw_manifest = self.describe(&pre).await.map_err(LoadError::Describe)?;
+        let (raw_manifest, watches) = self.describe(&pre).await.map_err(LoadError::Describe)?;
         let config = self.inner.config.plugin(&raw_manifest.name);
-        let mut manifest = PluginManifest::from_wit(raw_manifest, &config.manifest)?;
+        let mut manifest = PluginManifest::from_wit(raw_manifest, watches, &config.manifest)?;
         manifest.override_intervals(&config.schedules)?;
         let routes = RouteTable::compile(&manifest.routes)?;
         let grants = Grants::resolve(&manifest.capabilities, &config);
@@ -92,8 +92,12 @@ impl Runtime {
         })
     }
 
-    /// Reads the manifest in a sandbox with default limits and no capabilities.
-    async fn describe(&self, pre: &PluginPre<CallState>) -> Result<crate::wit::Manifest, CallError> {
+    /// Reads the manifest, and the watches when the plugin exports them, in a
+    /// sandbox with default limits and no capabilities.
+    async fn describe(
+        &self,
+        pre: &PluginPre<CallState>,
+    ) -> Result<(crate::wit::Manifest, Vec<crate::wit::Watch>), CallError> {
         let defaults = crate::config::PluginConfig::default();
         let callee = Callee {
             name: "(loading)",
@@ -109,9 +113,18 @@ impl Runtime {
         };
         let mut call = self.instantiate(&callee, None, None).await?;
         let handler = call.bindings.devpulse_plugin_handler();
+        let watches = call.bindings.devpulse_plugin_watches();
         let budget = callee.limits.deadline();
-        let raw = tokio::time::timeout(budget, async { handler.call_describe(&mut call.store).await.map(Ok) }).await;
-        self.settle(&callee, "describe", call, raw).await.map(|(manifest, _)| manifest)
+        let raw = tokio::time::timeout(budget, async {
+            let manifest = handler.call_describe(&mut call.store).await?;
+            let watches = match watches {
+                Some(watches) => watches.call_describe_watches(&mut call.store).await?,
+                None => Vec::new(),
+            };
+            Ok(Ok((manifest, watches)))
+        })
+        .await;
+        self.settle(&callee, "describe", call, raw).await.map(|(described, _)| described)
     }
 
     /// Loads `bytes` and makes it the running version of its plugin. On failure the

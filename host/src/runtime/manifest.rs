@@ -45,6 +45,8 @@ pub enum ManifestError {
     Subscription(String),
     #[error("schedule {0:?} needs a name and an interval of at least one second")]
     Schedule(String),
+    #[error("watch {name:?}: {reason}")]
+    Watch { name: String, reason: String },
     #[error("plugin config: {0}")]
     Configured(String),
     #[error("unknown capability {0:?}; the host offers: {known}", known = capabilities::KNOWN.join(", "))]
@@ -164,6 +166,24 @@ pub struct WebhookSourceDoc {
     pub signature_header: String,
 }
 
+/// Kubernetes objects the plugin follows; each change arrives as an event of
+/// kind [`WatchDoc::event_kind`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WatchDoc {
+    pub name: String,
+    pub api_version: String,
+    pub kind: String,
+    /// A label selector; empty selects every object of the kind the plugin made.
+    pub labels: String,
+}
+
+impl WatchDoc {
+    /// `kube.{plugin}.{watch}`: the host emits it and subscribes the plugin to it.
+    pub fn event_kind(plugin: &str, watch: &str) -> String {
+        format!("kube.{plugin}.{watch}")
+    }
+}
+
 /// What a plugin declares about itself.
 #[derive(Clone, Debug, Serialize)]
 pub struct PluginManifest {
@@ -175,6 +195,7 @@ pub struct PluginManifest {
     pub schedules: Vec<ScheduleDoc>,
     pub webhook_sources: Vec<WebhookSourceDoc>,
     pub capabilities: Vec<String>,
+    pub watches: Vec<WatchDoc>,
 }
 
 impl From<wit::Method> for Method {
@@ -367,6 +388,36 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    fn watches(&self, watches: Vec<crate::wit::Watch>) -> Result<Vec<WatchDoc>, ManifestError> {
+        self.count("watches", watches.len(), self.limits.max_watches)?;
+        let mut checked: Vec<WatchDoc> = Vec::with_capacity(watches.len());
+        for watch in watches {
+            let refuse = |reason: &str| ManifestError::Watch { name: watch.name.clone(), reason: reason.to_owned() };
+            if !valid_name(&watch.name) {
+                return Err(refuse("its name must be 1 to 63 of a-z, 0-9 and '-', starting with a letter"));
+            }
+            if checked.iter().any(|other| other.name == watch.name) {
+                return Err(refuse("another watch has the same name"));
+            }
+            let word = |text: &str| !text.is_empty() && !text.chars().any(char::is_whitespace);
+            if !word(&watch.api_version) || !word(&watch.kind) {
+                return Err(refuse("it needs an api-version (`v1`, `apps/v1`) and a kind (`Pod`)"));
+            }
+            self.name(|| format!("the api-version of watch {}", watch.name), &watch.api_version)?;
+            self.name(|| format!("the kind of watch {}", watch.name), &watch.kind)?;
+            self.text(|| format!("the labels of watch {}", watch.name), &watch.labels)?;
+            checked.push(WatchDoc {
+                name: watch.name,
+                api_version: watch.api_version,
+                kind: watch.kind,
+                labels: watch.labels.trim().to_owned(),
+            });
+        }
+        Ok(checked)
+    }
+}
+
 /// How deeply a JSON value nests: 1 for a scalar.
 fn depth(value: &Value) -> usize {
     let children = match value {
@@ -395,8 +446,13 @@ impl PluginManifest {
         Ok(())
     }
 
-    /// Checks a manifest read from a plugin against `limits` and converts it.
-    pub fn from_wit(manifest: wit::Manifest, limits: &ManifestLimits) -> Result<Self, ManifestError> {
+    /// Checks a manifest and the watches read from a plugin against `limits`
+    /// and converts them. Each watch's event kind joins the subscriptions.
+    pub fn from_wit(
+        manifest: wit::Manifest,
+        watches: Vec<crate::wit::Watch>,
+        limits: &ManifestLimits,
+    ) -> Result<Self, ManifestError> {
         let check = Checker { limits };
         check_name(&manifest.name)?;
         check.name(|| "the version".into(), &manifest.version)?;
@@ -436,12 +492,15 @@ impl PluginManifest {
             });
         }
         let routes = manifest.routes.into_iter().map(|route| check.route(route)).collect::<Result<Vec<_>, _>>()?;
+        let watches = check.watches(watches)?;
+        let mut subscriptions = manifest.subscriptions;
+        subscriptions.extend(watches.iter().map(|watch| WatchDoc::event_kind(&manifest.name, &watch.name)));
         Ok(PluginManifest {
             name: manifest.name,
             version: manifest.version,
             description: manifest.description,
             routes,
-            subscriptions: manifest.subscriptions,
+            subscriptions,
             schedules: manifest
                 .schedules
                 .into_iter()
@@ -449,6 +508,7 @@ impl PluginManifest {
                 .collect(),
             webhook_sources,
             capabilities: manifest.capabilities,
+            watches,
         })
     }
 }
@@ -486,7 +546,7 @@ mod tests {
     }
 
     fn check(manifest: Manifest) -> Result<PluginManifest, ManifestError> {
-        PluginManifest::from_wit(manifest, &ManifestLimits::default())
+        PluginManifest::from_wit(manifest, Vec::new(), &ManifestLimits::default())
     }
 
     #[test]
@@ -538,7 +598,7 @@ mod tests {
         let mut manifest = named("ok");
         manifest.routes = (0..100).map(|i| route(&format!("/r{i}"), None)).collect();
         let roomy = ManifestLimits { max_routes: 100, ..ManifestLimits::default() };
-        assert!(PluginManifest::from_wit(manifest, &roomy).is_ok());
+        assert!(PluginManifest::from_wit(manifest, Vec::new(), &roomy).is_ok());
     }
 
     #[test]
@@ -546,7 +606,7 @@ mod tests {
         use crate::wit::devpulse::plugin::types::Schedule;
         let mut manifest = named("ok");
         manifest.schedules = vec![Schedule { name: "evaluate".into(), interval_seconds: 300 }];
-        let mut checked = PluginManifest::from_wit(manifest, &ManifestLimits::default()).unwrap();
+        let mut checked = PluginManifest::from_wit(manifest, Vec::new(), &ManifestLimits::default()).unwrap();
         checked.override_intervals(&[("evaluate".to_owned(), 60)].into()).unwrap();
         assert_eq!(checked.schedules[0].interval_seconds, 60);
         for wrong in [("evaluate", 0), ("nightly", 60)] {

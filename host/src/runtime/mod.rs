@@ -59,7 +59,7 @@ impl Runtime {
         let engine = engine::new_engine()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wit::Plugin::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |state| state)?;
+        wit::WatchingPlugin::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |state| state)?;
         let services = Services {
             read: crate::store::readers(&db),
             db,
@@ -99,6 +99,11 @@ impl Runtime {
     /// The metric series index every metrics query of this process shares.
     pub fn series_index(&self) -> &crate::metrics::series::SeriesIndex {
         &self.inner.services.series
+    }
+
+    /// The cluster `[kube]` names, if any.
+    pub fn cluster(&self) -> Option<&Arc<crate::kube::Cluster>> {
+        self.inner.services.cluster.as_ref()
     }
 
     pub fn config(&self) -> &FileConfig {

@@ -32,6 +32,7 @@ pub struct Telemetry {
     lease_changes: IntCounterVec,
     kube_calls: IntCounterVec,
     kube_duration: HistogramVec,
+    kube_watch: IntCounterVec,
 }
 
 const BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
@@ -177,10 +178,19 @@ impl Telemetry {
             &["verb"],
         )
         .expect("valid metric");
+        let kube_watch = IntCounterVec::new(
+            Opts::new(
+                "devpulse_kube_watch_events_total",
+                "What Kubernetes watches saw, by plugin, watch and what: applied or deleted (appended to the log), unchanged, or error",
+            ),
+            &["plugin", "watch", "what"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(alerts.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(kube_calls.clone()),
             Box::new(kube_duration.clone()),
+            Box::new(kube_watch.clone()),
             Box::new(replica_info.clone()),
             Box::new(replicas_live.clone()),
             Box::new(leases_held.clone()),
@@ -229,7 +239,13 @@ impl Telemetry {
             lease_changes,
             kube_calls,
             kube_duration,
+            kube_watch,
         }
+    }
+
+    /// Counts what a Kubernetes watch saw.
+    pub fn kube_watch(&self, plugin: &str, watch: &str, what: &str, count: u64) {
+        self.kube_watch.with_label_values(&[plugin, watch, what]).inc_by(count);
     }
 
     /// Counts a call of the kube capability: `ok` or the error's kind.

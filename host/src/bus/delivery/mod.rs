@@ -68,7 +68,7 @@ pub(crate) fn backoff(config: &DeliveryConfig, attempts: i32) -> Duration {
 }
 
 /// Runs delivery until the task is aborted: each second, takes this
-/// replica's share of the partitions and schedules under leases, runs a worker
+/// replica's share of the partitions, schedules and watches under leases, runs a worker
 /// for each partition it holds, and stops the others' (a partition handed over
 /// to another replica is released only once its worker has stopped).
 pub async fn run(runtime: Runtime, bus: Bus) {
@@ -103,7 +103,8 @@ struct Supervisor {
 impl Supervisor {
     async fn reconcile(&mut self) -> Result<(), StoreError> {
         let (partitions, schedules) = wanted(&self.runtime).await?;
-        let keys = partitions.iter().map(Partition::lease_key).chain(schedules).collect();
+        let watches = crate::bus::watches::lease_keys(&self.runtime);
+        let keys = partitions.iter().map(Partition::lease_key).chain(schedules).chain(watches).collect();
         let round = self.bus.leases().round(&keys).await?;
         while let Some(done) = self.hand_overs.try_join_next_with_id() {
             let id = done.map_or_else(|err| err.id(), |(id, ())| id);

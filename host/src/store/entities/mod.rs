@@ -25,3 +25,4 @@ pub mod silence;
 pub mod token;
 pub mod user;
 pub mod user_identity;
+pub mod watched_object;

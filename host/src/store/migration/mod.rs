@@ -8,6 +8,7 @@ mod m0005_metric_queries;
 mod m0006_event_subject;
 mod m0007_alerts;
 mod m0008_leases;
+mod m0009_watched_objects;
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_event_subject::M0006EventSubject),
             Box::new(m0007_alerts::M0007Alerts),
             Box::new(m0008_leases::M0008Leases),
+            Box::new(m0009_watched_objects::M0009WatchedObjects),
         ]
     }
 }
