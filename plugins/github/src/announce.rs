@@ -28,6 +28,9 @@ pub struct PullUpdated {
     pub author_bot: bool,
     pub state: PullState,
     pub draft: bool,
+    /// The branch it proposes to merge (its head); empty while not known.
+    #[serde(default)]
+    pub head_ref: String,
     pub created_at: Option<Time>,
     /// The earliest moment it was ready for review (opened as non-draft or marked ready).
     pub ready_at: Option<Time>,
@@ -64,6 +67,7 @@ impl PullUpdated {
             author_bot: pull.author_bot,
             state: pull.state(),
             draft: pull.draft,
+            head_ref: pull.head_ref.clone(),
             created_at: pull.created_at.map(Time),
             ready_at: pull.ready_at.map(Time),
             first_review_at: pull.first_review_at().map(Time),
