@@ -26,6 +26,7 @@ pub enum Rule {
     DeliveryLag,
     DeadLetters,
     BadSignatures,
+    WorkspaceFailed,
 }
 
 impl Rule {

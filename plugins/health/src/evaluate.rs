@@ -30,6 +30,13 @@ pub fn touched(touched: &Touched, now: Timestamp) -> Result<()> {
             Ok(())
         }
         Touched::Repo(repo) => failed_deployments(&rules, Some(repo), now),
+        Touched::Workspace(id) => {
+            let failed: Option<facts::FailedWorkspace> = storage::get(&facts::FailedWorkspace::key(id))?;
+            reconcile(
+                &workspace_scope(id),
+                failed.and_then(|failed| workspace_failed(&rules, &failed)).into_iter().collect(),
+            )
+        }
         Touched::Person(user) => person(&rules, user, now),
         Touched::Platform => reconcile("platform/", platform(&rules, now)?),
         Touched::Everything => everything(now),
@@ -52,6 +59,8 @@ pub fn everything(now: Timestamp) -> Result<()> {
     reconcile("reviewer/", loads)?;
     failed_deployments(&rules, None, now)?;
     delivery(&rules, now)?;
+    let workspaces = storage::scan_all::<facts::FailedWorkspace>("workspace/")?;
+    reconcile("workspace/", workspaces.iter().filter_map(|(_, failed)| workspace_failed(&rules, failed)).collect())?;
     let mut people: Vec<String> = storage::scan_all::<Timestamp>("active/")?
         .into_iter()
         .map(|(key, _)| key["active/".len()..].to_owned())
@@ -69,6 +78,26 @@ pub fn everything(now: Timestamp) -> Result<()> {
 
 fn pull_scope(repo: &str, number: u64) -> String {
     format!("pull/{repo}/{number:010}/")
+}
+
+fn workspace_scope(id: &str) -> String {
+    format!("workspace/{id}/")
+}
+
+/// A workspace that cannot run: one alert about its owner until it runs, stops or goes.
+fn workspace_failed(rules: &Rules, failed: &facts::FailedWorkspace) -> Option<Condition> {
+    rules.workspace_failed.enabled.then(|| {
+        let reason = failed.failure.clone().unwrap_or_else(|| "its pod cannot run".into());
+        Condition::new(
+            format!("{}{}", workspace_scope(&failed.id), Rule::WorkspaceFailed.name()),
+            Rule::WorkspaceFailed,
+            Level::Warning,
+            format!("Workspace {} ({} on {}) failed: {reason}", failed.id, failed.repo, failed.branch),
+            json!({ "workspace": failed.id, "repo": failed.repo, "branch": failed.branch, "failure": failed.failure, "since": Time(failed.at) }),
+        )
+        .about(Some(failed.owner.clone()))
+        .links(vec![format!("/api/v1/k8s/workspaces/{}", failed.id)], vec![failed.event_id.clone()])
+    })
 }
 
 fn reviewer_scope(login: &str) -> String {

@@ -17,6 +17,7 @@ pub const PLUGIN_ENABLED: &str = "system.plugin.enabled";
 pub const DEAD_LETTERED: &str = "system.event.dead_lettered";
 pub const BAD_SIGNATURE: &str = "system.webhook.bad_signature";
 pub const LAGGING: &str = "system.delivery.lagging";
+pub const WORKSPACE_UPDATED: &str = "k8s.workspace.updated";
 
 const HOUR: Timestamp = 3_600_000;
 const DAY: Timestamp = 24 * HOUR;
@@ -141,6 +142,25 @@ pub struct Lag {
     pub event_id: String,
 }
 
+/// A workspace whose pod cannot run, from `k8s.workspace.updated` (forgotten
+/// once it runs, stops or goes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailedWorkspace {
+    pub id: String,
+    pub owner: String,
+    pub repo: String,
+    pub branch: String,
+    pub failure: Option<String>,
+    pub at: Timestamp,
+    pub event_id: String,
+}
+
+impl FailedWorkspace {
+    pub fn key(id: &str) -> String {
+        format!("workspace/{id}")
+    }
+}
+
 /// The attendance rules the working-time rules compare against, as announced.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttendanceRules {
@@ -166,6 +186,8 @@ pub enum Touched {
     },
     /// A repository's deployments.
     Repo(String),
+    /// A workspace, by id.
+    Workspace(String),
     Person(String),
     Platform,
     Everything,
@@ -302,6 +324,34 @@ pub fn fold(event: &Event) -> Result<Touched> {
         crate::rules::UPDATED => {
             let stored: crate::rules::Stored = event.json()?;
             Ok(if crate::rules::keep(&stored)? { Touched::Everything } else { Touched::Nothing })
+        }
+        WORKSPACE_UPDATED => {
+            #[derive(Deserialize)]
+            struct Updated {
+                id: String,
+                owner: String,
+                repo: String,
+                branch: String,
+                status: String,
+                failure: Option<String>,
+            }
+            let updated: Updated = event.json()?;
+            let key = FailedWorkspace::key(&updated.id);
+            if updated.status == "failed" {
+                let failed = FailedWorkspace {
+                    id: updated.id.clone(),
+                    owner: updated.owner,
+                    repo: updated.repo,
+                    branch: updated.branch,
+                    failure: updated.failure,
+                    at: event.occurred_at,
+                    event_id: event.id.clone(),
+                };
+                storage::put(&key, &failed)?;
+            } else {
+                storage::delete(&key)?;
+            }
+            Ok(Touched::Workspace(updated.id))
         }
         _ => Ok(Touched::Nothing),
     }

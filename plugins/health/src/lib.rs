@@ -34,6 +34,7 @@ impl Plugin for Health {
             facts::DEAD_LETTERED,
             facts::BAD_SIGNATURE,
             facts::LAGGING,
+            facts::WORKSPACE_UPDATED,
             rules::UPDATED,
         ]
         .into_iter()

@@ -110,4 +110,5 @@ const ALL_RULES: &[Rule] = &[
     Rule::DeliveryLag,
     Rule::DeadLetters,
     Rule::BadSignatures,
+    Rule::WorkspaceFailed,
 ];

@@ -43,6 +43,8 @@ pub struct Rules {
     pub dead_letters: DeadLetters,
     /// Repeated bad webhook signatures on a source.
     pub bad_signatures: BadSignatures,
+    /// A workspace whose pod cannot run (an image that cannot be pulled, a crash loop), from the k8s plugin.
+    pub workspace_failed: Switch,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -189,7 +191,8 @@ impl Default for Rules {
             missing_breaks: on.clone(),
             consecutive_days: on.clone(),
             inactivity: Inactivity { enabled: true, working_days: 3 },
-            plugin_down: on,
+            plugin_down: on.clone(),
+            workspace_failed: on,
             delivery_lag: DeliveryLag { enabled: true, seconds: 300 },
             dead_letters: DeadLetters { enabled: true, per_hour: 1 },
             bad_signatures: BadSignatures { enabled: true, minutes_per_hour: 3 },

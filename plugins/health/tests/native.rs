@@ -313,7 +313,7 @@ fn the_overview_shows_a_developer_their_own_and_a_manager_everything() {
     deliver(&host, &facts());
     let manager = host.as_caller("boss", Role::Manager).get("/overview").unwrap().body.unwrap();
     assert_eq!(manager["team"]["total"], 11);
-    assert_eq!(manager["rules"].as_array().unwrap().len(), 15);
+    assert_eq!(manager["rules"].as_array().unwrap().len(), 16);
     assert_eq!(manager["team"]["worst"], "critical");
     assert_eq!(manager["people"][0]["user"], "user-ada");
     assert_eq!(manager["people"][0]["total"], 6);
@@ -323,4 +323,23 @@ fn the_overview_shows_a_developer_their_own_and_a_manager_everything() {
     let bea = host.as_caller("user-bea", Role::Developer).get("/overview").unwrap().body.unwrap();
     assert_eq!(bea["team"]["total"], 0);
     assert_eq!(bea["people"], json!([]));
+}
+
+#[test]
+fn a_failed_workspace_raises_an_alert_about_its_owner_until_it_runs() {
+    let host = host();
+    let workspace = |status: &str, failure: Option<&str>| {
+        json!({
+            "id": "ws-1", "owner": "user-ada", "repo": "acme/api", "branch": "main", "tier": "micro",
+            "status": status, "previous": "starting", "reason": "cluster", "failure": failure,
+            "at": at(now()), "preview": null,
+        })
+    };
+    host.event("k8s.workspace.updated", workspace("failed", Some("ImagePullBackOff: Back-off pulling image"))).unwrap();
+    let alerts = host.alerts();
+    let alert = alerts.iter().find(|alert| alert.key == "workspace/ws-1/workspace_failed").expect("an alert");
+    assert!(alert.summary.contains("ImagePullBackOff"), "{}", alert.summary);
+    assert!(alert.labels.iter().any(|(name, value)| name == "user" && value == "user-ada"));
+    host.event("k8s.workspace.updated", workspace("running", None)).unwrap();
+    assert!(host.alerts().iter().all(|alert| alert.key != "workspace/ws-1/workspace_failed"), "resolved");
 }
