@@ -56,6 +56,15 @@ impl fmt::Display for Report {
         let sources: Vec<String> =
             m.webhook_sources.iter().map(|s| format!("{} ({})", s.name, s.scheme.name())).collect();
         writeln!(f, "webhooks      {}", list(&sources))?;
+        let watches: Vec<String> = m
+            .watches
+            .iter()
+            .map(|w| {
+                let labels = if w.labels.is_empty() { String::new() } else { format!(" [{}]", w.labels) };
+                format!("{} ({} {}{labels})", w.name, w.api_version, w.kind)
+            })
+            .collect();
+        writeln!(f, "watches       {}", list(&watches))?;
         writeln!(f, "routes        {}", if m.routes.is_empty() { "none" } else { "" })?;
         for route in &m.routes {
             let path = format!("/api/v1/{}{}", m.name, if route.path == "/" { "" } else { &route.path });

@@ -3,7 +3,9 @@
 //! the plugin and the caller's org; a plugin sees, changes and deletes only
 //! its org's objects, so two orgs sharing a cluster never touch each other's.
 //! Calls reach the cluster at once (they are not staged with the call's
-//! writes) and are idempotent: server-side apply, never create.
+//! writes) and are idempotent: server-side apply, never create. While a
+//! rebuild replays events, `apply` and `delete` leave the cluster alone (they
+//! were done when the events were first handled) and answer as it stands.
 
 use super::deny;
 use crate::capabilities::state::CallState;
@@ -188,9 +190,20 @@ impl CallState {
         if object["spec"]["template"].is_object() {
             stamp(&mut object["spec"]["template"]["metadata"], &org, self.plugin());
         }
+        if self.rebuilding() {
+            // The apply happened when the event was first handled: the cluster's object stands for it.
+            let live = self.before_deadline(cluster.get(&target)).await?;
+            return Ok(live.unwrap_or(object).to_string());
+        }
         let manager = format!("devpulse.{}", self.plugin());
         let stored = self.before_deadline(cluster.apply(&target, &object, &manager, force)).await?;
         Ok(stored.to_string())
+    }
+
+    /// True while a rebuild replays events: changes to the cluster were made
+    /// when they were first handled, and are not made again.
+    fn rebuilding(&self) -> bool {
+        self.cause.as_ref().is_some_and(|cause| cause.rebuilding)
     }
 
     /// The object when it exists and is the caller's org's.
@@ -328,6 +341,7 @@ impl Host for CallState {
     async fn delete(&mut self, target: wit::ObjectRef) -> wasmtime::Result<Result<bool, PluginError>> {
         let started = Instant::now();
         let result = match self.owned(&target).await {
+            Ok(Some(_)) if self.rebuilding() => Ok(false),
             Ok(Some((cluster, target, _))) => self.before_deadline(cluster.delete(&target)).await,
             Ok(None) => Ok(false),
             Err(err) => Err(err),

@@ -55,6 +55,9 @@ pub struct Services {
 pub struct Cause {
     pub event_id: String,
     pub depth: i32,
+    /// A rebuild replays the event: what it did outside DevPulse (in a
+    /// cluster) happened when it was first handled, and is not done again.
+    pub rebuilding: bool,
 }
 
 /// The store data of one call.

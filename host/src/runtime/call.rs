@@ -162,18 +162,20 @@ impl Runtime {
     }
 
     /// Delivers one event to `plugin` in `scope`, on top of `writes` (the earlier
-    /// events of the batch, not committed yet). Returns the writes with this
-    /// call's added; the caller commits them with the cursor.
+    /// events of the batch, not committed yet), `rebuilding` when a rebuild
+    /// replays it. Returns the writes with this call's added; the caller
+    /// commits them with the cursor.
     pub async fn event(
         &self,
         plugin: &LoadedPlugin,
         scope: Scope,
         event: &Event,
         depth: i32,
+        rebuilding: bool,
         writes: WriteSet,
     ) -> Result<WriteSet, CallError> {
         let callee = Callee::from(plugin);
-        let cause = Cause { event_id: event.id.clone(), depth };
+        let cause = Cause { event_id: event.id.clone(), depth, rebuilding };
         let mut call = self.instantiate(&callee, Some(scope), Some(cause)).await?;
         call.store.data_mut().writes = writes;
         let handler = call.bindings.devpulse_plugin_handler();

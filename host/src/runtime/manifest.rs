@@ -560,6 +560,29 @@ mod tests {
         }
     }
 
+    fn watch(name: &str, kind: &str) -> crate::wit::Watch {
+        crate::wit::Watch {
+            name: name.into(),
+            api_version: "apps/v1".into(),
+            kind: kind.into(),
+            labels: " app=ide ".into(),
+        }
+    }
+
+    #[test]
+    fn watches_are_checked_and_their_events_subscribed() {
+        let limits = ManifestLimits::default();
+        let checked = PluginManifest::from_wit(named("ws"), vec![watch("deployments", "Deployment")], &limits).unwrap();
+        assert_eq!(checked.watches[0].labels, "app=ide");
+        assert!(checked.subscriptions.contains(&"kube.ws.deployments".to_owned()), "{:?}", checked.subscriptions);
+        let refused = |watches| PluginManifest::from_wit(named("ws"), watches, &limits).unwrap_err().to_string();
+        assert!(refused(vec![watch("Pods!", "Pod")]).contains("its name must be"));
+        assert!(refused(vec![watch("pods", "Pod"), watch("pods", "Pod")]).contains("same name"));
+        assert!(refused(vec![watch("pods", "")]).contains("needs an api-version"));
+        let many = (0..=limits.max_watches).map(|i| watch(&format!("w{i}"), "Pod")).collect();
+        assert!(refused(many).contains("watches"));
+    }
+
     #[test]
     fn subscriptions_and_capabilities_are_checked() {
         let mut manifest = named("ok");

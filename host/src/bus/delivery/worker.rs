@@ -130,7 +130,7 @@ async fn step(
     let mut handled = events.len();
     let mut upto = last.seq;
     loop {
-        match handle(runtime, plugin, &scope, &events[..handled]).await {
+        match handle(runtime, plugin, partition, &scope, &events[..handled]).await {
             Ok(writes) => {
                 let claim = commit(bus, partition, &cursor, upto, writes, &scope).await?;
                 // One line per batch handled, so a test can count work done twice.
@@ -170,13 +170,14 @@ async fn step(
 async fn handle(
     runtime: &Runtime,
     plugin: &LoadedPlugin,
+    partition: &Partition,
     scope: &Scope,
     events: &[event::Model],
 ) -> Result<WriteSet, (usize, CallError)> {
     let mut writes = WriteSet::default();
     for (index, event) in events.iter().enumerate() {
         writes = runtime
-            .event(plugin, scope.clone(), &to_wit(event), event.depth, writes)
+            .event(plugin, scope.clone(), &to_wit(event), event.depth, partition.building, writes)
             .await
             .map_err(|err| (index, err))?;
     }
@@ -304,7 +305,7 @@ async fn replay_queued(runtime: &Runtime, bus: &Bus, plugin: &LoadedPlugin, scop
             cursors::set_status(db, &letter.id, REPLAYING, DEAD, Some("the event is no longer in the log")).await?;
             continue;
         };
-        match runtime.event(plugin, scope.clone(), &to_wit(&event), event.depth, WriteSet::default()).await {
+        match runtime.event(plugin, scope.clone(), &to_wit(&event), event.depth, false, WriteSet::default()).await {
             Ok(writes) => {
                 let claim = async |txn: &_| cursors::set_status(txn, &letter.id, REPLAYING, REPLAYED, None).await;
                 if bus.commit_claimed(writes, scope, claim).await? {
