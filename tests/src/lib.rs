@@ -29,6 +29,13 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// As the benchmarks' `--backend` names it: `postgres`, or SQLite for anything else.
+    pub fn named(name: &str) -> Backend {
+        if name == "postgres" { Backend::Postgres } else { Backend::Sqlite }
+    }
+}
+
 /// True when CI runs the suite: missing services then fail the run instead of skipping.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
@@ -377,6 +384,24 @@ impl TestServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         None
+    }
+
+    /// `(sum, count)` of `plugin`'s calls of `export` (`on-event`, `on-tick`)
+    /// in seconds, from the host's histogram in `/metrics`.
+    pub async fn call_histogram(&self, plugin: &str, export: &str) -> (f64, u64) {
+        let text = self.text("/metrics").await;
+        let (plugin, export) = (format!("plugin=\"{plugin}\""), format!("export=\"{export}\""));
+        let series = |name: &str| -> f64 {
+            text.lines()
+                .find(|line| line.starts_with(name) && line.contains(&plugin) && line.contains(&export))
+                .and_then(|line| line.rsplit(' ').next())
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(0.0)
+        };
+        (
+            series("devpulse_plugin_call_duration_seconds_sum"),
+            series("devpulse_plugin_call_duration_seconds_count") as u64,
+        )
     }
 
     /// A connection to the server's database, to check what was committed.

@@ -11,8 +11,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use kube::runtime::watcher;
-use serde_json::{Value, json};
-use std::path::Path;
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 /// A workspace's objects, as a plugin would render them, in one stream of documents.

@@ -34,7 +34,7 @@ async fn the_plugin_list_pages_with_cursors() {
     let listed = server
         .wait_for(Duration::from_secs(10), || async {
             let (_, page) = server.get("/api/v1/plugins").await;
-            (page["items"].as_array().map_or(0, Vec::len) == 6).then_some(())
+            (page["items"].as_array().map_or(0, Vec::len) == 7).then_some(())
         })
         .await;
     assert!(listed.is_some());
@@ -53,7 +53,7 @@ async fn the_plugin_list_pages_with_cursors() {
             None => break,
         }
     }
-    assert_eq!(names, ["attendance", "github", "greeter", "health", "hello", "legacy"]);
+    assert_eq!(names, ["attendance", "github", "greeter", "health", "hello", "k8s", "legacy"]);
     assert_eq!(server.get("/api/v1/plugins?cursor=%%%").await.0, 400);
     assert_eq!(server.get("/api/v1/plugins?limit=0").await.0, 400);
     let (status, problem) = server.get("/api/v1/plugins/nobody").await;

@@ -118,10 +118,7 @@ fn pull_history(index: usize) -> Vec<(&'static str, Value)> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let backend = match args.backend.as_str() {
-        "postgres" => Backend::Postgres,
-        _ => Backend::Sqlite,
-    };
+    let backend = Backend::named(&args.backend);
     // The benchmark measures the pipeline, not the rate limiter: limits off.
     let options =
         Options { config: "[rate_limits]\nper_token = 0\nper_webhook_source = 0\n".into(), ..Options::default() };

@@ -56,26 +56,10 @@ fn opened(args: &Args, number: usize) -> Value {
     })
 }
 
-/// `(sum, count)` of the health plugin's `on-tick` call durations, in seconds.
-async fn tick_histogram(server: &TestServer) -> (f64, u64) {
-    let text = server.text("/metrics").await;
-    let series = |name: &str| -> f64 {
-        text.lines()
-            .find(|line| line.starts_with(name) && line.contains("plugin=\"health\"") && line.contains("on-tick"))
-            .and_then(|line| line.rsplit(' ').next())
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0.0)
-    };
-    (series("devpulse_plugin_call_duration_seconds_sum"), series("devpulse_plugin_call_duration_seconds_count") as u64)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let backend = match args.backend.as_str() {
-        "postgres" => Backend::Postgres,
-        _ => Backend::Sqlite,
-    };
+    let backend = Backend::named(&args.backend);
     let config = "[rate_limits]\nper_token = 0\nper_webhook_source = 0\n[plugins.health.schedules]\nevaluate = 2\n";
     let server = TestServer::start_with(backend, Options { config: config.into(), ..Options::default() })
         .await
@@ -109,13 +93,13 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let (sum_before, count_before) = tick_histogram(&server).await;
+    let (sum_before, count_before) = server.call_histogram("health", "on-tick").await;
     let (mut sum, mut count) = (sum_before, count_before);
     let waited = Instant::now();
     while count < count_before + args.ticks {
         anyhow::ensure!(waited.elapsed() < Duration::from_secs(300), "the schedule did not run {} times", args.ticks);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        (sum, count) = tick_histogram(&server).await;
+        (sum, count) = server.call_histogram("health", "on-tick").await;
     }
     let (_, alerts) = server.get("/api/v1/health/overview").await;
     println!(
