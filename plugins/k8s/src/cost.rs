@@ -14,6 +14,11 @@ fn billable(workspace: &Workspace) -> bool {
     matches!(workspace.status, Status::Starting | Status::Running)
 }
 
+/// What an hour of the workspace's tier costs (nothing for a tier no longer configured).
+fn price(settings: &Settings, workspace: &Workspace) -> f64 {
+    settings.tiers.get(&workspace.tier).map_or(0.0, |tier| tier.usd_per_hour)
+}
+
 /// `2026-11` of a time: the month the budget counts in.
 pub fn month_of(at: Timestamp) -> String {
     chrono::DateTime::from_timestamp_millis(at).map(|at| at.format("%Y-%m").to_string()).unwrap_or_default()
@@ -33,9 +38,8 @@ pub fn spent(at: Timestamp) -> Result<f64> {
 pub fn accrue(settings: &Settings, workspace: &mut Workspace, now: Timestamp) -> Result<()> {
     if let Some(since) = workspace.cost.since.filter(|since| now > *since) {
         let ms = now - since;
-        let price = settings.tiers.get(&workspace.tier).map_or(0.0, |tier| tier.usd_per_hour);
         let hours = ms as f64 / 3_600_000.0;
-        let usd = hours * price;
+        let usd = hours * price(settings, workspace);
         workspace.cost.running_ms += ms;
         workspace.cost.usd += usd;
         let labels =
@@ -51,7 +55,6 @@ pub fn accrue(settings: &Settings, workspace: &mut Workspace, now: Timestamp) ->
 /// The cost so far, counting the running time not yet accrued.
 pub fn so_far(settings: &Settings, workspace: &Workspace, now: Timestamp) -> (f64, f64) {
     let pending_ms = workspace.cost.since.map_or(0, |since| (now - since).max(0));
-    let price = settings.tiers.get(&workspace.tier).map_or(0.0, |tier| tier.usd_per_hour);
     let hours = (workspace.cost.running_ms + pending_ms) as f64 / 3_600_000.0;
-    (workspace.cost.usd + pending_ms as f64 / 3_600_000.0 * price, hours)
+    (workspace.cost.usd + pending_ms as f64 / 3_600_000.0 * price(settings, workspace), hours)
 }

@@ -207,46 +207,55 @@ pub fn get_one(call: Call<ById>) -> Result<WorkspaceDetail> {
     Ok(WorkspaceDetail { history: workspace.history.clone(), objects, workspace: view(&settings, &workspace) })
 }
 
+/// The settings and the workspace `id`, when the caller may see it.
+fn target(id: &str, caller: &Principal) -> Result<(Settings, Workspace)> {
+    Ok((Settings::load()?, Workspace::visible_to(id, caller)?))
+}
+
 /// Asks the fold for `action` on a workspace the caller may drive; answers it as it stands.
-fn ask(call: &Call<ById>, action: Action, until: Option<Timestamp>) -> Result<WorkspaceView> {
-    let settings = Settings::load()?;
-    let workspace = Workspace::visible_to(&call.params.id, &call.principal)?;
+fn ask(
+    settings: &Settings,
+    workspace: &Workspace,
+    caller: &Principal,
+    action: Action,
+    until: Option<Timestamp>,
+) -> Result<WorkspaceView> {
     if workspace.desired == Desired::Deleted {
         return Err(Error::conflict(format!("workspace {} is deleted", workspace.id)));
     }
-    let mut request = Requested::new(&workspace.id, action, Reason::User, &call.principal.user_id, now());
+    let mut request = Requested::new(&workspace.id, action, Reason::User, &caller.user_id, now());
     request.until = until.map(Time);
     requests::ask(&request)?;
-    Ok(view(&settings, &workspace))
+    Ok(view(settings, workspace))
 }
 
 pub fn start(call: Call<ById>) -> Result<WorkspaceView> {
-    let settings = Settings::load()?;
-    let workspace = Workspace::visible_to(&call.params.id, &call.principal)?;
+    let (settings, workspace) = target(&call.params.id, &call.principal)?;
     if workspace.desired != Desired::Running && workspace.preview.is_none() {
         check_quota(&settings, &workspace.owner, now())?;
     }
-    ask(&call, Action::Start, None)
+    ask(&settings, &workspace, &call.principal, Action::Start, None)
 }
 
 pub fn stop(call: Call<ById>) -> Result<WorkspaceView> {
-    ask(&call, Action::Stop, None)
+    let (settings, workspace) = target(&call.params.id, &call.principal)?;
+    ask(&settings, &workspace, &call.principal, Action::Stop, None)
 }
 
 pub fn delete(call: Call<ById>) -> Result<()> {
-    ask(&call, Action::Delete, None).map(|_| ())
+    let (settings, workspace) = target(&call.params.id, &call.principal)?;
+    ask(&settings, &workspace, &call.principal, Action::Delete, None).map(|_| ())
 }
 
 /// Activity reports closer together than this ask for nothing new.
 const ACTIVITY_EVERY_MS: Timestamp = 30_000;
 
 pub fn activity(call: Call<ById>) -> Result<WorkspaceView> {
-    let settings = Settings::load()?;
-    let workspace = Workspace::visible_to(&call.params.id, &call.principal)?;
+    let (settings, workspace) = target(&call.params.id, &call.principal)?;
     if now() - workspace.last_activity_at < ACTIVITY_EVERY_MS {
         return Ok(view(&settings, &workspace));
     }
-    ask(&call, Action::Activity, None)
+    ask(&settings, &workspace, &call.principal, Action::Activity, None)
 }
 
 /// How long a running job holds off hibernation.
@@ -266,9 +275,9 @@ pub fn keep_alive(call: Call<ById, KeepAlive>) -> Result<WorkspaceView> {
             settings.keep_alive_max_minutes
         )));
     }
-    let by_id = Call { params: call.params, body: (), principal: call.principal, request: call.request };
+    let workspace = Workspace::visible_to(&call.params.id, &call.principal)?;
     let until = now() + minutes(wanted);
-    let mut answer = ask(&by_id, Action::KeepAlive, Some(until))?;
+    let mut answer = ask(&settings, &workspace, &call.principal, Action::KeepAlive, Some(until))?;
     answer.keep_alive_until = Some(Time(answer.keep_alive_until.map_or(until, |held| held.0.max(until))));
     Ok(answer)
 }
