@@ -365,8 +365,45 @@ async fn idle_plugins_skip_events_they_do_not_read(backend: Backend) {
     server.stop().await;
 }
 
+/// A rebuild handles each batch while the one before it commits. With one
+/// event per batch, every batch reads what the batch before is committing:
+/// tally's read-modify-write counts and its metric points must still take in
+/// every event exactly once, as the live generation did.
+async fn a_rebuild_reads_what_the_batch_before_is_committing(backend: Backend) {
+    const EVENTS: usize = 201;
+    let options = Options { config: "[delivery]\nbatch_size = 1\n".into(), ..Options::default() };
+    let Some(server) = TestServer::start_with(backend, options).await else { return };
+    server.install_plugin(fixtures::TALLY_V1.as_ref(), "tally.wasm");
+    server.wait_for_plugin("tally", "1.0.0").await;
+    let hook = server.configure_hook("github", SECRET).await;
+    for n in 0..EVENTS {
+        let (status, _) = server.deliver_github(&hook, SECRET, kind_of(n), &format!("p{n}"), &payload(n, false)).await;
+        assert_eq!(status, 202);
+    }
+    let live = wait_total(&server, EVENTS as u64).await;
+    let kinds = live["kinds"].as_object().unwrap();
+    assert!(kinds.len() == 3 && kinds.values().all(|count| count == (EVENTS / 3) as u64), "{live}");
+    server.delivered("tally", Duration::from_secs(60)).await;
+
+    let (status, started) = server.post_empty("/api/v1/plugins/tally/rebuild").await;
+    assert_eq!(status, 202, "{started}");
+    server
+        .wait_for(Duration::from_secs(120), || async {
+            let (_, progress) = server.get("/api/v1/plugins/tally/rebuild").await;
+            (progress["status"] == "done").then_some(())
+        })
+        .await
+        .expect("the rebuild finishes");
+    let rebuilt = counts(&server).await;
+    assert_eq!((&rebuilt["kinds"], &rebuilt["total"]), (&live["kinds"], &live["total"]));
+    let org = org_id(&server).await;
+    assert_eq!(metric_points(&server, &org, 1).await, (EVENTS, EVENTS as f64));
+    server.stop().await;
+}
+
 on_both_backends!(
     dead_letter_then_replay,
+    a_rebuild_reads_what_the_batch_before_is_committing,
     rebuild_with_a_changed_plugin,
     crash_mid_stream,
     idle_plugins_skip_events_they_do_not_read

@@ -8,7 +8,10 @@ pub mod plugin_state;
 pub mod redis;
 pub mod ttl_cache;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    IsolationLevel, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 use std::path::Path;
 use std::str::FromStr;
@@ -103,6 +106,18 @@ async fn postgres(url: &str) -> Result<DatabaseConnection, DbErr> {
         .acquire_timeout(Duration::from_secs(5))
         .max_connections(16);
     Database::connect(options).await
+}
+
+/// A read-only transaction whose reads all see one committed state, for a
+/// reader that combines several queries while commits land beside it
+/// (PostgreSQL needs repeatable read for that; a SQLite transaction has it).
+pub async fn snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await
+        }
+        _ => db.begin().await,
+    }
 }
 
 /// A cheap round trip, for readiness checks.

@@ -270,7 +270,27 @@ async fn main() -> anyhow::Result<()> {
             args.samples
         );
     }
+    rebuild(&server, &args.backend, args.events).await?;
     server.stop().await;
+    Ok(())
+}
+
+/// Replays the log into a new generation of the `github` plugin (nothing else
+/// arrives meanwhile) and reports its rate.
+async fn rebuild(server: &TestServer, backend: &str, events: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (status, answer) = server.post_empty("/api/v1/plugins/github/rebuild").await;
+    anyhow::ensure!(status == 202, "starting the rebuild: {status} {answer}");
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, progress) = server.get("/api/v1/plugins/github/rebuild").await;
+        if progress["status"] == "done" {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(3600), "the rebuild never finished: {progress}");
+    }
+    let took = started.elapsed().as_secs_f64();
+    println!("{backend}: rebuild of {events} events: {took:.1} s, {:.0} events/s", events as f64 / took);
     Ok(())
 }
 

@@ -2,6 +2,10 @@
 //! state. Events are handled in log order, in batches; a batch's writes commit
 //! in the transaction that moves the cursor and checks the partition's lease,
 //! so effects happen exactly once, and only on the replica holding the lease.
+//! During a rebuild, while one batch commits the next is read and handed to
+//! the plugin, its calls reading the committing batch's documents as if they
+//! were stored; it commits only after that commit landed, so the order of
+//! effects is the log's.
 
 use super::cursors::{self, Cursor, DEAD, REPLAYED, REPLAYING};
 use super::{Partition, backoff};
@@ -9,7 +13,7 @@ use crate::bus::Bus;
 use crate::bus::generations;
 use crate::bus::log;
 use crate::bus::system;
-use crate::capabilities::writes::WriteSet;
+use crate::capabilities::writes::{Committing, WriteSet};
 use crate::config::DeliveryConfig;
 use crate::runtime::Runtime;
 use crate::runtime::call::CallError;
@@ -18,6 +22,7 @@ use crate::store::documents::Scope;
 use crate::store::entities::event;
 use crate::store::{StoreError, now_ms};
 use crate::wit::{Event, Principal, Role};
+use sea_orm::DbErr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -53,7 +58,7 @@ pub(crate) async fn run(
         if runtime.registry().is_disabled(&partition.plugin) {
             return;
         }
-        match step(&runtime, &bus, &config, &partition, &plugin).await {
+        match step(&runtime, &bus, &config, &partition, &plugin, &stop).await {
             Ok(Step::Busy) => {}
             // Capped, so a worker told to stop (its lease handed over) stops soon.
             Ok(Step::Idle(wait)) => {
@@ -77,6 +82,7 @@ async fn step(
     config: &DeliveryConfig,
     partition: &Partition,
     plugin: &LoadedPlugin,
+    stop: &AtomicBool,
 ) -> Result<Step, StoreError> {
     let db = runtime.db();
     let cursor = match cursors::find(db, &partition.plugin, &partition.org, partition.generation).await? {
@@ -106,7 +112,7 @@ async fn step(
     let head = log::head(db, &partition.org).await?;
     let events =
         log::next_batch(db, &partition.org, cursor.position, &plugin.manifest.subscriptions, config.batch_size).await?;
-    let Some(last) = events.last() else {
+    if events.is_empty() {
         if partition.building
             && generations::try_switch(db, &partition.plugin, &partition.org, partition.generation, cursor.position)
                 .await?
@@ -126,42 +132,118 @@ async fn step(
             cursors::advance(db, &cursor, cursor.position, head).await?;
         }
         return Ok(Step::Idle(IDLE_POLL));
+    }
+    // Stop handing batches on when told to stop, or once the plugin was reloaded or disabled.
+    let still_wanted = || {
+        !stop.load(Ordering::Acquire)
+            && !runtime.registry().is_disabled(&partition.plugin)
+            && runtime
+                .registry()
+                .get(&partition.plugin)
+                .is_some_and(|current| std::ptr::eq(Arc::as_ptr(&current), plugin))
     };
-    let mut handled = events.len();
-    let mut upto = last.seq;
+    let mut cursor = cursor;
+    let mut events = events;
+    let mut in_flight: Option<InFlight> = None;
     loop {
-        match handle(runtime, plugin, partition, &scope, &events[..handled]).await {
-            Ok(writes) => {
-                let claim = commit(bus, partition, &cursor, upto, writes, &scope).await?;
-                // One line per batch handled, so a test can count work done twice.
-                tracing::debug!(
-                    lease = partition.lease_key(),
-                    replica = bus.leases().replica(),
-                    from = cursor.position,
-                    to = upto,
-                    events = handled,
-                    outcome = claim.as_str(),
-                    "batch handled"
-                );
-                return Ok(match claim {
-                    Claim::Committed => {
-                        plugin.stats.record_folded(handled as u64);
-                        Step::Busy
-                    }
-                    Claim::Moved => Step::Busy,
-                    Claim::LeaseLost => Step::Retired,
-                });
+        let committing = in_flight.as_ref().map(|flight| flight.committing.clone()).unwrap_or_default();
+        let handled = handle_batch(runtime, plugin, partition, &scope, &events, committing).await;
+        // The batch before lands first: this one commits after it, or fails counting from it.
+        if let Some(flight) = in_flight.take() {
+            let landed = flight.to;
+            match land(bus, plugin, flight).await? {
+                Claim::Committed => cursor = landed_at(&cursor, landed),
+                Claim::Moved => return Ok(Step::Busy),
+                Claim::LeaseLost => return Ok(Step::Retired),
             }
-            // The events before the failing one succeeded: run them again on
-            // their own (their writes were mixed with the failed call's).
-            Err((failed, _)) if failed > 0 => {
-                handled = failed;
-                upto = events[failed - 1].seq;
-            }
-            Err((_, err)) => {
+        }
+        let (writes, to, count) = match handled {
+            Ok(handled) => handled,
+            Err(err) => {
                 fail(runtime, bus, config, partition, &cursor, &events[0], &err).await?;
                 return Ok(Step::Busy);
             }
+        };
+        // A rebuild replays history: what it would emit or raise, the live generation did already.
+        let writes = if partition.building { writes.without_side_effects() } else { writes };
+        // A rebuild reads and handles the next batch while this one commits. Live
+        // partitions do not: there the overlap slowed webhook acknowledgements
+        // (measured in docs/performance.md), so they commit before reading on.
+        let read_on = partition.building && still_wanted();
+        let committing = if read_on { writes.committing() } else { Arc::default() };
+        let from = cursor.position;
+        let task = tokio::spawn(commit(bus.clone(), partition.clone(), cursor.clone(), to, writes, scope.clone()));
+        let flight = InFlight { task, committing, from, to, count, lease: partition.lease_key() };
+        events = if read_on {
+            log::next_batch(runtime.reader(), &partition.org, to, &plugin.manifest.subscriptions, config.batch_size)
+                .await?
+        } else {
+            Vec::new()
+        };
+        if events.is_empty() {
+            return Ok(match land(bus, plugin, flight).await? {
+                Claim::LeaseLost => Step::Retired,
+                Claim::Committed | Claim::Moved => Step::Busy,
+            });
+        }
+        in_flight = Some(flight);
+    }
+}
+
+/// A batch whose writes commit while the next batch is handled.
+struct InFlight {
+    task: tokio::task::JoinHandle<Result<Claim, StoreError>>,
+    /// What the next batch reads as stored until the commit lands.
+    committing: Arc<Committing>,
+    from: i64,
+    to: i64,
+    count: usize,
+    lease: String,
+}
+
+/// Waits for a batch's commit and counts it.
+async fn land(bus: &Bus, plugin: &LoadedPlugin, flight: InFlight) -> Result<Claim, StoreError> {
+    let claim =
+        flight.task.await.map_err(|err| StoreError::Db(DbErr::Custom(format!("a commit task failed: {err}"))))??;
+    // One line per batch handled, so a test can count work done twice.
+    tracing::debug!(
+        lease = flight.lease,
+        replica = bus.leases().replica(),
+        from = flight.from,
+        to = flight.to,
+        events = flight.count,
+        outcome = claim.as_str(),
+        "batch handled"
+    );
+    if let Claim::Committed = claim {
+        plugin.stats.record_folded(flight.count as u64);
+    }
+    Ok(claim)
+}
+
+/// The cursor as a commit that moved it to `position` left it (retry state cleared).
+fn landed_at(cursor: &Cursor, position: i64) -> Cursor {
+    Cursor { position, failing_seq: None, attempts: 0, last_error: None, retry_at: None, ..cursor.clone() }
+}
+
+/// Handles `events`, each call seeing the writes of the ones before and of the
+/// committing batch. When one fails, the events before it are handled again on
+/// their own (their writes were mixed with the failed call's); the writes, the
+/// last position handled and how many events, or the first event's failure.
+async fn handle_batch(
+    runtime: &Runtime,
+    plugin: &LoadedPlugin,
+    partition: &Partition,
+    scope: &Scope,
+    events: &[event::Model],
+    committing: Arc<Committing>,
+) -> Result<(WriteSet, i64, usize), CallError> {
+    let mut handled = events.len();
+    loop {
+        match handle(runtime, plugin, partition, scope, &events[..handled], committing.clone()).await {
+            Ok(writes) => return Ok((writes, events[handled - 1].seq, handled)),
+            Err((failed, _)) if failed > 0 => handled = failed,
+            Err((_, err)) => return Err(err),
         }
     }
 }
@@ -173,8 +255,9 @@ async fn handle(
     partition: &Partition,
     scope: &Scope,
     events: &[event::Model],
+    committing: Arc<Committing>,
 ) -> Result<WriteSet, (usize, CallError)> {
-    let mut writes = WriteSet::default();
+    let mut writes = WriteSet::after(committing);
     for (index, event) in events.iter().enumerate() {
         writes = runtime
             .event(plugin, scope.clone(), &to_wit(event), event.depth, partition.building, writes)
@@ -206,23 +289,21 @@ impl Claim {
 /// Commits a batch's writes with the cursor moving to `to`, if this replica
 /// still holds the partition's lease and the cursor is where it was read.
 async fn commit(
-    bus: &Bus,
-    partition: &Partition,
-    cursor: &Cursor,
+    bus: Bus,
+    partition: Partition,
+    cursor: Cursor,
     to: i64,
     writes: WriteSet,
-    scope: &Scope,
+    scope: Scope,
 ) -> Result<Claim, StoreError> {
-    // A rebuild replays history: what it would emit or raise, the live generation did already.
-    let writes = if partition.building { writes.without_side_effects() } else { writes };
     let mut outcome = Claim::Moved;
     let committed = bus
-        .commit_claimed(writes, scope, async |txn| {
+        .commit_claimed(writes, &scope, async |txn| {
             if !bus.leases().fence(txn, &partition.lease_key()).await? {
                 outcome = Claim::LeaseLost;
                 return Ok(false);
             }
-            cursors::advance(txn, cursor, cursor.position, to).await
+            cursors::advance(txn, &cursor, cursor.position, to).await
         })
         .await?;
     Ok(if committed { Claim::Committed } else { outcome })
