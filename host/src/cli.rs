@@ -163,13 +163,18 @@ pub async fn create_token(args: &TokenCreateArgs) -> anyhow::Result<String> {
     let db = crate::store::connect(&args.storage.database_url()).await?;
     // SQLite refuses a transaction at once (no busy wait) when another process
     // (the running server) wrote between its first read and its first write;
-    // the whole transaction is then tried again.
-    let mut attempts = 1;
+    // the whole transaction is then tried again, for as long as a busy server
+    // (one starting up writes a lot) may take to leave it a gap.
+    let started = std::time::Instant::now();
+    let mut attempts: u64 = 1;
     let secret = loop {
         match create_token_in(&db, args).await {
-            Err(err) if attempts < 10 && err.chain().any(|cause| cause.to_string().contains("database is locked")) => {
+            Err(err)
+                if started.elapsed() < std::time::Duration::from_secs(10)
+                    && err.chain().any(|cause| cause.to_string().contains("database is locked")) =>
+            {
                 tracing::debug!(attempts, "the database was written meanwhile; trying again");
-                tokio::time::sleep(std::time::Duration::from_millis(20 * attempts)).await;
+                tokio::time::sleep(std::time::Duration::from_millis((20 * attempts).min(250))).await;
                 attempts += 1;
             }
             other => break other?,
