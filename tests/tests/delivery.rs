@@ -32,6 +32,27 @@ async fn wait_total(server: &TestServer, total: u64) -> Value {
     reached.unwrap_or_else(|| panic!("total never reached {total}"))
 }
 
+/// Delivers `events` signed GitHub deliveries of the kinds tally counts, with
+/// delivery ids `{prefix}{n}`, each acknowledged.
+async fn deliver_events(server: &TestServer, hook: &str, prefix: &str, events: usize) {
+    for n in 0..events {
+        let body = payload(n, false);
+        let (status, _) = server.deliver_github(hook, SECRET, kind_of(n), &format!("{prefix}{n}"), &body).await;
+        assert_eq!(status, 202);
+    }
+}
+
+/// Waits for tally's rebuild to finish; its last progress.
+async fn rebuild_done(server: &TestServer) -> Value {
+    server
+        .wait_for(Duration::from_secs(120), || async {
+            let (_, progress) = server.get("/api/v1/plugins/tally/rebuild").await;
+            (progress["status"] == "done").then_some(progress)
+        })
+        .await
+        .expect("the rebuild finishes")
+}
+
 /// Sum and count of tally's metric points in `org`'s live generation.
 async fn metric_points(server: &TestServer, org: &str, generation: i64) -> (usize, f64) {
     use devpulse::store::entities::metric_point;
@@ -106,10 +127,7 @@ async fn rebuild_with_a_changed_plugin(backend: Backend) {
     server.install_plugin(fixtures::TALLY_V1.as_ref(), "tally.wasm");
     server.wait_for_plugin("tally", "1.0.0").await;
     let hook = server.configure_hook("github", SECRET).await;
-    for n in 0..EVENTS {
-        let (status, _) = server.deliver_github(&hook, SECRET, kind_of(n), &format!("r{n}"), &payload(n, false)).await;
-        assert_eq!(status, 202);
-    }
+    deliver_events(&server, &hook, "r", EVENTS).await;
     let v1 = wait_total(&server, EVENTS as u64).await;
     server.delivered("tally", Duration::from_secs(60)).await;
     let (_, tally) = server.plugin("tally").await;
@@ -137,13 +155,7 @@ async fn rebuild_with_a_changed_plugin(backend: Backend) {
     assert_eq!(progress["eta"].is_string(), done > 0, "an ETA once some are done: {progress}");
     assert_eq!((&during["kinds"], &during["total"]), (&v1["kinds"], &v1["total"]));
 
-    let done = server
-        .wait_for(Duration::from_secs(60), || async {
-            let (_, progress) = server.get("/api/v1/plugins/tally/rebuild").await;
-            (progress["status"] == "done").then_some(progress)
-        })
-        .await
-        .expect("the rebuild finishes");
+    let done = rebuild_done(&server).await;
     assert_eq!((done["live_generation"].as_i64(), done["progress"].as_f64()), (Some(1), Some(1.0)));
     let rebuilt = counts(&server).await;
 
@@ -152,11 +164,7 @@ async fn rebuild_with_a_changed_plugin(backend: Backend) {
     fresh.install_plugin(fixtures::TALLY_V2.as_ref(), "tally.wasm");
     fresh.wait_for_plugin("tally", "2.0.0").await;
     let fresh_hook = fresh.configure_hook("github", SECRET).await;
-    for n in 0..EVENTS {
-        let (status, _) =
-            fresh.deliver_github(&fresh_hook, SECRET, kind_of(n), &format!("r{n}"), &payload(n, false)).await;
-        assert_eq!(status, 202);
-    }
+    deliver_events(&fresh, &fresh_hook, "r", EVENTS).await;
     let fresh_counts = wait_total(&fresh, 2 * EVENTS as u64).await;
     assert_eq!((&rebuilt["kinds"], &rebuilt["total"]), (&fresh_counts["kinds"], &fresh_counts["total"]));
     let fresh_org = org_id(&fresh).await;
@@ -376,10 +384,7 @@ async fn a_rebuild_reads_what_the_batch_before_is_committing(backend: Backend) {
     server.install_plugin(fixtures::TALLY_V1.as_ref(), "tally.wasm");
     server.wait_for_plugin("tally", "1.0.0").await;
     let hook = server.configure_hook("github", SECRET).await;
-    for n in 0..EVENTS {
-        let (status, _) = server.deliver_github(&hook, SECRET, kind_of(n), &format!("p{n}"), &payload(n, false)).await;
-        assert_eq!(status, 202);
-    }
+    deliver_events(&server, &hook, "p", EVENTS).await;
     let live = wait_total(&server, EVENTS as u64).await;
     let kinds = live["kinds"].as_object().unwrap();
     assert!(kinds.len() == 3 && kinds.values().all(|count| count == (EVENTS / 3) as u64), "{live}");
@@ -387,13 +392,7 @@ async fn a_rebuild_reads_what_the_batch_before_is_committing(backend: Backend) {
 
     let (status, started) = server.post_empty("/api/v1/plugins/tally/rebuild").await;
     assert_eq!(status, 202, "{started}");
-    server
-        .wait_for(Duration::from_secs(120), || async {
-            let (_, progress) = server.get("/api/v1/plugins/tally/rebuild").await;
-            (progress["status"] == "done").then_some(())
-        })
-        .await
-        .expect("the rebuild finishes");
+    rebuild_done(&server).await;
     let rebuilt = counts(&server).await;
     assert_eq!((&rebuilt["kinds"], &rebuilt["total"]), (&live["kinds"], &live["total"]));
     let org = org_id(&server).await;

@@ -226,10 +226,11 @@ fn landed_at(cursor: &Cursor, position: i64) -> Cursor {
     Cursor { position, failing_seq: None, attempts: 0, last_error: None, retry_at: None, ..cursor.clone() }
 }
 
-/// Handles `events`, each call seeing the writes of the ones before and of the
-/// committing batch. When one fails, the events before it are handled again on
-/// their own (their writes were mixed with the failed call's); the writes, the
-/// last position handled and how many events, or the first event's failure.
+/// Hands `events` to the plugin one by one, each call seeing the writes of the
+/// ones before and of the committing batch. When one fails, the events before
+/// it are handled again on their own (their writes were mixed with the failed
+/// call's); the writes, the last position handled and how many events, or the
+/// first event's failure.
 async fn handle_batch(
     runtime: &Runtime,
     plugin: &LoadedPlugin,
@@ -239,32 +240,20 @@ async fn handle_batch(
     committing: Arc<Committing>,
 ) -> Result<(WriteSet, i64, usize), CallError> {
     let mut handled = events.len();
-    loop {
-        match handle(runtime, plugin, partition, scope, &events[..handled], committing.clone()).await {
-            Ok(writes) => return Ok((writes, events[handled - 1].seq, handled)),
-            Err((failed, _)) if failed > 0 => handled = failed,
-            Err((_, err)) => return Err(err),
+    'attempt: loop {
+        let mut writes = WriteSet::after(committing.clone());
+        for (index, event) in events[..handled].iter().enumerate() {
+            match runtime.event(plugin, scope.clone(), &to_wit(event), event.depth, partition.building, writes).await {
+                Ok(after) => writes = after,
+                Err(_) if index > 0 => {
+                    handled = index;
+                    continue 'attempt;
+                }
+                Err(err) => return Err(err),
+            }
         }
+        return Ok((writes, events[handled - 1].seq, handled));
     }
-}
-
-/// Hands `events` to the plugin one by one, each call seeing the writes of the ones before.
-async fn handle(
-    runtime: &Runtime,
-    plugin: &LoadedPlugin,
-    partition: &Partition,
-    scope: &Scope,
-    events: &[event::Model],
-    committing: Arc<Committing>,
-) -> Result<WriteSet, (usize, CallError)> {
-    let mut writes = WriteSet::after(committing);
-    for (index, event) in events.iter().enumerate() {
-        writes = runtime
-            .event(plugin, scope.clone(), &to_wit(event), event.depth, partition.building, writes)
-            .await
-            .map_err(|err| (index, err))?;
-    }
-    Ok(writes)
 }
 
 /// What became of a batch's commit.
