@@ -262,3 +262,29 @@ async fn stalled_database_answers_503_in_time() {
     assert_eq!(events["items"].as_array().unwrap().len(), 1, "stored once: {events}");
     server.stop().await;
 }
+
+/// On PostgreSQL an insert into the log takes the log lock by itself (the
+/// table's trigger) and holds it until it commits, so an append that starts
+/// while another is uncommitted waits and gets the larger position: `seq` is
+/// commit order, which delivery cursors rely on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_on_postgres_wait_for_an_uncommitted_one() {
+    use devpulse::bus::log::{self, NewEntry};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some(scratch) = devpulse_e2e::ScratchDatabase::create(Backend::Postgres).await else { return };
+    let db = scratch.connect().await;
+    let entry = |name: &str| NewEntry::arriving("acme", "github", "github.push", json!({"name": name}), None);
+    let first = db.begin().await.unwrap();
+    let [held] = log::append(&first, vec![entry("first")]).await.unwrap().try_into().unwrap();
+
+    let second = db.begin().await.unwrap();
+    second.execute_unprepared("SET LOCAL lock_timeout = '100ms'").await.unwrap();
+    let waited = log::append(&second, vec![entry("second")]).await.expect_err("waits for the uncommitted append");
+    assert!(waited.to_string().contains("lock timeout"), "{waited}");
+    second.rollback().await.unwrap();
+
+    first.commit().await.unwrap();
+    let [after] = log::append(&db, vec![entry("second")]).await.unwrap().try_into().unwrap();
+    assert!(after.seq > held.seq, "{after:?} after {held:?}");
+    scratch.drop_now().await;
+}

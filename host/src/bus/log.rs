@@ -1,21 +1,22 @@
 //! The event log's SQL: appending in commit order, and reading it back.
 //!
-//! Every writer takes the log lock inside its transaction before inserting. On
-//! PostgreSQL that is a transaction-scoped advisory lock; SQLite has one writer
-//! anyway. So `seq` grows in commit order, and a delivery cursor that has
-//! passed position N never misses a row committed later with a smaller N.
+//! Every insert into the log holds the log lock until its transaction commits:
+//! on PostgreSQL a statement trigger takes a transaction-scoped advisory lock
+//! before the first row draws its `seq` (migration m0010); SQLite has one
+//! writer anyway. So `seq` grows in commit order, and a delivery cursor that
+//! has passed position N never misses a row committed later with a smaller N.
 
 use crate::store::StoreError;
 use crate::store::entities::event::{ActiveModel, Column, Entity, Model};
 use sea_orm::sea_query::{Expr, LikeExpr, OnConflict};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TryInsertResult,
+    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TryInsertResult,
 };
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// Any fixed number: the advisory lock every log writer takes on PostgreSQL.
+/// Any fixed number: the advisory lock every insert into the log takes on PostgreSQL.
 pub const LOG_LOCK: i64 = 0x6465_7670_756c_7365; // "devpulse"
 
 /// An event about to be appended.
@@ -66,14 +67,12 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
-/// Appends `entries` on `db`, which must be a transaction. Entries whose dedupe
-/// key is already stored (or repeated within `entries`) are not stored again.
+/// Appends `entries` on `db` in one statement: atomic by itself, or part of the
+/// caller's transaction. Entries whose dedupe key is already stored (or
+/// repeated within `entries`) are not stored again.
 pub async fn append(db: &impl ConnectionTrait, entries: Vec<NewEntry>) -> Result<Vec<Appended>, StoreError> {
     if entries.is_empty() {
         return Ok(Vec::new());
-    }
-    if db.get_database_backend() == DbBackend::Postgres {
-        db.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({LOG_LOCK})")).await?;
     }
     // The first of several entries with one dedupe key is the one stored.
     let dedupe = |entry: &NewEntry| entry.dedupe_key.clone().map(|key| (entry.org.clone(), entry.source.clone(), key));

@@ -4,8 +4,7 @@
 
 use super::wake::Wake;
 use crate::bus::log::{self, Appended, NewEntry};
-use crate::store::StoreError;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -53,7 +52,9 @@ async fn run(db: DatabaseConnection, wake: Wake, mut incoming: mpsc::Receiver<(N
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (entries, replies): (Vec<NewEntry>, Vec<Reply>) = std::mem::take(&mut batch).into_iter().unzip();
-        match commit(&db, entries).await {
+        // One statement, its own transaction: on PostgreSQL one round trip,
+        // the log lock taken by the table's trigger.
+        match log::append(&db, entries).await {
             Ok(appended) => {
                 if appended.iter().any(|entry| !entry.duplicate) {
                     wake.appended();
@@ -70,11 +71,4 @@ async fn run(db: DatabaseConnection, wake: Wake, mut incoming: mpsc::Receiver<(N
             }
         }
     }
-}
-
-async fn commit(db: &DatabaseConnection, entries: Vec<NewEntry>) -> Result<Vec<Appended>, StoreError> {
-    let txn = db.begin().await?;
-    let appended = log::append(&txn, entries).await?;
-    txn.commit().await?;
-    Ok(appended)
 }

@@ -9,6 +9,7 @@ mod m0006_event_subject;
 mod m0007_alerts;
 mod m0008_leases;
 mod m0009_watched_objects;
+mod m0010_log_order_trigger;
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_alerts::M0007Alerts),
             Box::new(m0008_leases::M0008Leases),
             Box::new(m0009_watched_objects::M0009WatchedObjects),
+            Box::new(m0010_log_order_trigger::M0010LogOrderTrigger),
         ]
     }
 }
