@@ -216,14 +216,17 @@ pub async fn backlog(
 
 /// The highest position in the log of `org`, 0 when empty.
 pub async fn head(db: &impl ConnectionTrait, org: &str) -> Result<i64, StoreError> {
-    let max: Option<Option<i64>> = Entity::find()
-        .select_only()
-        .column_as(Expr::col(Column::Seq).max(), "head")
-        .filter(Column::Org.eq(org))
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(max.flatten().unwrap_or(0))
+    last_seq(db, Entity::find().filter(Column::Org.eq(org))).await
+}
+
+/// The last position `query` finds, 0 for none. Written as `ORDER BY seq DESC
+/// LIMIT 1`, not `MAX(seq)`: PostgreSQL then reads one index entry whatever
+/// its statistics say, where a `MAX` planned while the log looked empty (a new
+/// database, before its first ANALYZE) aggregated every row of the org on each call.
+async fn last_seq(db: &impl ConnectionTrait, query: sea_orm::Select<Entity>) -> Result<i64, StoreError> {
+    let last: Option<i64> =
+        query.select_only().column(Column::Seq).order_by_desc(Column::Seq).limit(1).into_tuple().one(db).await?;
+    Ok(last.unwrap_or(0))
 }
 
 /// One event of `org` by its id, if `reader` may read it.
@@ -244,9 +247,7 @@ pub async fn after(db: &impl ConnectionTrait, after: i64, limit: u64) -> Result<
 
 /// The highest position of the whole log, 0 when empty.
 pub async fn end(db: &impl ConnectionTrait) -> Result<i64, StoreError> {
-    let max: Option<Option<i64>> =
-        Entity::find().select_only().column_as(Expr::col(Column::Seq).max(), "end").into_tuple().one(db).await?;
-    Ok(max.flatten().unwrap_or(0))
+    last_seq(db, Entity::find()).await
 }
 
 /// One event by its position.
