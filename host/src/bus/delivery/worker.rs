@@ -23,8 +23,8 @@ use crate::store::entities::event;
 use crate::store::{StoreError, now_ms};
 use crate::wit::{Event, Principal, Role};
 use sea_orm::DbErr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// How long an idle partition sleeps when nothing wakes it.
@@ -33,6 +33,33 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How many events of other plugins an idle partition lets pass before it
 /// moves its cursor past them (a write, so not after every one).
 const SKIP_AHEAD: i64 = 1_000;
+
+/// How far the log is known to hold nothing for a partition beyond its cursor,
+/// as seen by one loaded plugin (another version may subscribe to more). An
+/// idle partition then reads only what arrived since it last looked, instead
+/// of scanning other plugins' events again after every append; the cursor
+/// itself moves past them only every [`SKIP_AHEAD`] events, since that is a
+/// write. Kept in memory: after a restart the first look scans once more.
+#[derive(Default)]
+struct Scanned {
+    plugin: Weak<LoadedPlugin>,
+    to: i64,
+}
+
+impl Scanned {
+    /// Where the next batch starts reading.
+    fn start(&self, plugin: &Arc<LoadedPlugin>, cursor: &Cursor) -> i64 {
+        if std::ptr::eq(self.plugin.as_ptr(), Arc::as_ptr(plugin)) {
+            self.to.max(cursor.position)
+        } else {
+            cursor.position
+        }
+    }
+
+    fn reached(&mut self, plugin: &Arc<LoadedPlugin>, head: i64) {
+        *self = Scanned { plugin: Arc::downgrade(plugin), to: head };
+    }
+}
 
 /// What one step of the loop found.
 enum Step {
@@ -53,12 +80,13 @@ pub(crate) async fn run(
     stop: Arc<AtomicBool>,
 ) {
     let mut woken = bus.wake().subscribe();
+    let mut scanned = Scanned::default();
     while !stop.load(Ordering::Acquire) {
         let Some(plugin) = runtime.registry().get(&partition.plugin) else { return };
         if runtime.registry().is_disabled(&partition.plugin) {
             return;
         }
-        match step(&runtime, &bus, &config, &partition, &plugin, &stop).await {
+        match step(&runtime, &bus, &config, &partition, &plugin, &mut scanned, &stop).await {
             Ok(Step::Busy) => {}
             // Capped, so a worker told to stop (its lease handed over) stops soon.
             Ok(Step::Idle(wait)) => {
@@ -81,7 +109,8 @@ async fn step(
     bus: &Bus,
     config: &DeliveryConfig,
     partition: &Partition,
-    plugin: &LoadedPlugin,
+    plugin: &Arc<LoadedPlugin>,
+    scanned: &mut Scanned,
     stop: &AtomicBool,
 ) -> Result<Step, StoreError> {
     let db = runtime.db();
@@ -110,8 +139,8 @@ async fn step(
     // Read before the batch: every event up to the head is committed (writers
     // append under the log lock), so an empty batch means none of them is ours.
     let head = log::head(db, &partition.org).await?;
-    let events =
-        log::next_batch(db, &partition.org, cursor.position, &plugin.manifest.subscriptions, config.batch_size).await?;
+    let start = scanned.start(plugin, &cursor);
+    let events = log::next_batch(db, &partition.org, start, &plugin.manifest.subscriptions, config.batch_size).await?;
     if events.is_empty() {
         if partition.building
             && generations::try_switch(db, &partition.plugin, &partition.org, partition.generation, cursor.position)
@@ -126,8 +155,7 @@ async fn step(
             );
             return Ok(Step::Retired);
         }
-        // Skip what other plugins' events the log has grown by, so the next look
-        // starts there instead of reading them again.
+        scanned.reached(plugin, head);
         if head - cursor.position >= SKIP_AHEAD {
             cursors::advance(db, &cursor, cursor.position, head).await?;
         }
@@ -137,10 +165,7 @@ async fn step(
     let still_wanted = || {
         !stop.load(Ordering::Acquire)
             && !runtime.registry().is_disabled(&partition.plugin)
-            && runtime
-                .registry()
-                .get(&partition.plugin)
-                .is_some_and(|current| std::ptr::eq(Arc::as_ptr(&current), plugin))
+            && runtime.registry().get(&partition.plugin).is_some_and(|current| Arc::ptr_eq(&current, plugin))
     };
     let mut cursor = cursor;
     let mut events = events;
