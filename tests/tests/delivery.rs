@@ -373,6 +373,32 @@ async fn idle_plugins_skip_events_they_do_not_read(backend: Backend) {
     server.stop().await;
 }
 
+/// A partition far behind, with more than `SKIP_AHEAD` events it does not read
+/// before its next one, still finds it: hello, disabled while 1,100 github
+/// events arrive, handles the greeting that follows them once enabled again.
+async fn a_partition_far_behind_finds_its_event_past_others(backend: Backend) {
+    const EVENTS: usize = 1_100;
+    let Some(server) = TestServer::start(backend).await else {
+        return;
+    };
+    let hook = server.configure_hook("github", SECRET).await;
+    let (status, answer) = server.post_empty("/api/v1/plugins/hello/disable").await;
+    assert!((200..300).contains(&status), "{status} {answer}");
+    deliver_events(&server, &hook, "far-", EVENTS).await;
+    let (status, answer) = server.post_empty("/api/v1/plugins/hello/enable").await;
+    assert!((200..300).contains(&status), "{status} {answer}");
+    let (status, greeting) = server.post("/api/v1/hello/greetings", &json!({"name": "Ann"})).await;
+    assert_eq!(status, 201, "{greeting}");
+    let seen = server
+        .wait_for(Duration::from_secs(60), || async {
+            let (_, stats) = server.get("/api/v1/hello/stats").await;
+            (stats["events_seen"] == 1).then_some(())
+        })
+        .await;
+    assert!(seen.is_some(), "hello never handled the greeting behind {EVENTS} events it does not read");
+    server.stop().await;
+}
+
 /// A rebuild handles each batch while the one before it commits. With one
 /// event per batch, every batch reads what the batch before is committing:
 /// tally's read-modify-write counts and its metric points must still take in
@@ -405,5 +431,6 @@ on_both_backends!(
     a_rebuild_reads_what_the_batch_before_is_committing,
     rebuild_with_a_changed_plugin,
     crash_mid_stream,
-    idle_plugins_skip_events_they_do_not_read
+    idle_plugins_skip_events_they_do_not_read,
+    a_partition_far_behind_finds_its_event_past_others
 );
