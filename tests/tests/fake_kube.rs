@@ -164,10 +164,11 @@ async fn kube_rs_applies_lists_and_watches_resuming_after_a_compaction() {
     let applied = deployments.patch("ide", &params, &Patch::Apply(&deployment)).await.expect("applied");
     let first_version = applied.metadata.resource_version.clone().expect("a resource version");
 
-    // The watcher sees the pod start and become ready.
+    // The watcher sees the pod start and become ready: as a change, or already
+    // ready in its first list when that list comes after the readiness delay.
     let ready = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(event) = events.try_next().await.expect("the watch runs") {
-            if let watcher::Event::Apply(pod) = event {
+            if let watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) = event {
                 let ready = pod
                     .status
                     .and_then(|s| s.conditions)

@@ -12,15 +12,14 @@ use crate::store::{Change, Store, now};
 use serde_json::{Value, json};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 fn kind(api_version: &str, name: &str) -> &'static Kind {
     by_kind(api_version, name).expect("the fake serves every kind its controllers write")
 }
 
-/// Reacts to every change until the server stops.
-pub async fn run(shared: Arc<Shared>) {
-    let mut changes = shared.store().subscribe();
+/// Reacts to every change `changes` receives until the server stops.
+pub async fn run(shared: Arc<Shared>, mut changes: broadcast::Receiver<Arc<Change>>) {
     loop {
         match changes.recv().await {
             Ok(change) => react(&shared, &change),

@@ -112,7 +112,9 @@ impl FakeKube {
             config: Mutex::new(config),
             server_address: address.to_string(),
         });
-        let controllers = tokio::spawn(controllers::run(shared.clone()));
+        // Subscribed before the first request can store anything, so no change goes unreacted.
+        let changes = shared.store().subscribe();
+        let controllers = tokio::spawn(controllers::run(shared.clone(), changes));
         let app = http::app(shared.clone());
         let server = tokio::spawn(async move {
             if let Err(error) = Server::new_with_acceptor(acceptor).run(app).await {
