@@ -11,6 +11,7 @@ use crate::alerts::model::{LINK_PATTERN, Links, NewAlert, labels_of};
 use crate::alerts::{AlertError, Severity, State, query, silences};
 use crate::audit::{self, Entry};
 use crate::auth::{Principal, Role};
+use crate::bus::wake::News;
 use crate::store::entities::{alert, alert_transition};
 use crate::store::now_ms;
 use poem::http::StatusCode;
@@ -455,7 +456,7 @@ impl AlertsApi {
         let (raised, outcome) = lifecycle::raise(&txn, &principal.org_id, API_SOURCE, &new, now_ms()).await?;
         audit::record(&txn, Entry::by(&principal, "alert.raise", &format!("alert/{}", raised.id))).await?;
         txn.commit().await?;
-        self.state.bus.wake().appended();
+        self.state.bus.wake().appended(News::org(&principal.org_id));
         let active = silences::active(self.db(), &principal.org_id, now_ms()).await?;
         Ok(match outcome {
             Raised::Opened => RaiseResponse::Opened(Json(view(raised, &active))),
@@ -480,7 +481,7 @@ impl AlertsApi {
         let acked = lifecycle::acknowledge(&txn, found, &principal.user_id, comment, now_ms()).await?;
         audit::record(&txn, Entry::by(&principal, "alert.acknowledge", &format!("alert/{}", acked.id))).await?;
         txn.commit().await?;
-        self.state.bus.wake().appended();
+        self.state.bus.wake().appended(News::org(&principal.org_id));
         Ok(Json(self.detail(&principal, &id.0).await?))
     }
 
@@ -501,7 +502,7 @@ impl AlertsApi {
             lifecycle::resolve(&txn, found, Actor::User(&principal.user_id), Some(body.0.comment.0), now_ms()).await?;
         audit::record(&txn, Entry::by(&principal, "alert.resolve", &format!("alert/{}", resolved.id))).await?;
         txn.commit().await?;
-        self.state.bus.wake().appended();
+        self.state.bus.wake().appended(News::org(&principal.org_id));
         Ok(Json(self.detail(&principal, &id.0).await?))
     }
 }

@@ -8,6 +8,7 @@ use super::params::Cursor;
 use crate::audit::{self, Entry};
 use crate::auth::Role;
 use crate::bus::delivery::cursors::{self, DEAD, DeadLetter, REPLAYING};
+use crate::bus::wake::News;
 use poem::http::StatusCode;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -139,7 +140,7 @@ impl DeadLettersApi {
             ))));
         }
         audit::record(db, Entry::by(&principal, "dead-letter.replay", &format!("dead-letter/{}", letter.id))).await?;
-        self.state.bus.wake().appended();
+        self.state.bus.wake().appended(News::org(&principal.org_id));
         let queued = cursors::dead_letter(db, &principal.org_id, &id.0)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no dead letter {} in this org", id.0)))?;

@@ -28,7 +28,7 @@ use crate::store::documents::Scope;
 use generations::LiveGenerations;
 use leases::Leases;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
-use wake::Wake;
+use wake::{News, Wake};
 
 /// What the request path, delivery and schedules share. Cheap to clone.
 #[derive(Clone)]
@@ -71,11 +71,9 @@ impl Bus {
 
     /// Commits a request's writes on their own.
     pub async fn commit(&self, writes: WriteSet, scope: &Scope) -> Result<(), StoreError> {
-        let emits = writes.emits();
+        let news = news_of(&writes, &scope.org);
         commit::commit(&self.db, writes, scope).await?;
-        if emits {
-            self.wake.appended();
-        }
+        self.wake.appended(news);
         Ok(())
     }
 
@@ -89,7 +87,7 @@ impl Bus {
         scope: &Scope,
         claim: impl AsyncFnOnce(&DatabaseTransaction) -> Result<bool, StoreError>,
     ) -> Result<bool, StoreError> {
-        let emits = writes.emits();
+        let news = news_of(&writes, &scope.org);
         let txn = self.db.begin().await?;
         if !claim(&txn).await? {
             txn.rollback().await?;
@@ -97,9 +95,13 @@ impl Bus {
         }
         commit::apply(&txn, writes, scope).await?;
         txn.commit().await?;
-        if emits {
-            self.wake.appended();
-        }
+        self.wake.appended(news);
         Ok(true)
     }
+}
+
+/// What committing `writes` appends to `org`'s log: the emitted events, and
+/// for alert writes anything (their transitions are events of several kinds).
+fn news_of(writes: &WriteSet, org: &str) -> News {
+    if writes.writes_alerts() { News::org(org) } else { News::kinds(org, writes.emitted_kinds()) }
 }

@@ -5,6 +5,7 @@
 
 use super::Bus;
 use super::log::{self, NewEntry};
+use super::wake::News;
 use crate::runtime::Runtime;
 use crate::store::StoreError;
 use sea_orm::{ConnectionTrait, TransactionTrait};
@@ -52,7 +53,7 @@ pub async fn follow(mut happenings: tokio::sync::broadcast::Receiver<crate::runt
             Ok(happening) => {
                 let (kind, payload) = happening.event();
                 match record_everywhere(bus.db(), &kind, &payload).await {
-                    Ok(()) => bus.wake().appended(),
+                    Ok(()) => bus.wake().appended(News::everywhere()),
                     Err(err) => tracing::warn!(kind, "recording a system event failed: {err}"),
                 }
             }

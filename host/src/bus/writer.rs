@@ -2,7 +2,7 @@
 //! transaction per batch, so a burst costs one sync, not one per delivery. A
 //! delivery is answered only after its batch has committed.
 
-use super::wake::Wake;
+use super::wake::{News, Wake};
 use crate::bus::log::{self, Appended, NewEntry};
 use sea_orm::DatabaseConnection;
 use std::time::Duration;
@@ -54,10 +54,11 @@ async fn run(db: DatabaseConnection, wake: Wake, mut incoming: mpsc::Receiver<(N
         let (entries, replies): (Vec<NewEntry>, Vec<Reply>) = std::mem::take(&mut batch).into_iter().unzip();
         // One statement, its own transaction: on PostgreSQL one round trip,
         // the log lock taken by the table's trigger.
+        let news = News::of(&entries);
         match log::append(&db, entries).await {
             Ok(appended) => {
                 if appended.iter().any(|entry| !entry.duplicate) {
-                    wake.appended();
+                    wake.appended(news);
                 }
                 for (reply, appended) in replies.into_iter().zip(appended) {
                     let _ = reply.send(Ok(appended));

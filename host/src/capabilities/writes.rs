@@ -138,10 +138,14 @@ impl WriteSet {
         self
     }
 
-    /// True when committing may append to the event log (emitted events, alert
-    /// transitions), so deliveries and the live stream should wake.
-    pub fn emits(&self) -> bool {
-        !self.events.is_empty() || !self.alerts.is_empty()
+    /// The kinds of the emitted events, which committing appends to the log.
+    pub fn emitted_kinds(&self) -> impl Iterator<Item = &str> {
+        self.events.iter().map(|event| event.kind.as_str())
+    }
+
+    /// True when committing writes alerts, whose transitions are appended to the log too.
+    pub fn writes_alerts(&self) -> bool {
+        !self.alerts.is_empty()
     }
 
     /// The document as this call sees it.

@@ -124,7 +124,7 @@ impl Hub {
     /// Follows the log from its current end, publishing every new event, until
     /// the task is aborted.
     pub async fn run(self, wake: Wake) {
-        let mut woken = wake.subscribe();
+        let listener = wake.listen_to_everything();
         loop {
             match log::end(self.db()).await {
                 Ok(end) => {
@@ -141,7 +141,7 @@ impl Hub {
             if let Err(err) = self.publish_new().await {
                 tracing::warn!("the live stream cannot read the log: {err}");
             }
-            let _ = tokio::time::timeout(POLL, woken.changed()).await;
+            let _ = tokio::time::timeout(POLL, listener.woken()).await;
         }
     }
 

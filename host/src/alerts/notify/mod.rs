@@ -12,7 +12,7 @@ use super::channels::{self, Kind};
 use super::lifecycle::{self, Actor};
 use super::model::{AlertError, Snapshot};
 use super::targets;
-use crate::bus::wake::Wake;
+use crate::bus::wake::{News, Wake};
 use crate::config::AlertsConfig;
 use crate::store::entities::{alert, alert_channel, notification};
 use crate::store::now_ms;
@@ -251,11 +251,12 @@ impl Notifier {
                 return Ok(());
             }
             for found in due {
+                let news = News::org(&found.org);
                 let txn = self.db.begin().await?;
                 match lifecycle::resolve(&txn, found, Actor::Timeout, None, now).await {
                     Ok(_) => {
                         txn.commit().await?;
-                        self.wake.appended();
+                        self.wake.appended(news);
                     }
                     // Raised again, or resolved by someone else, meanwhile.
                     Err(AlertError::Conflict(_)) => txn.rollback().await?,

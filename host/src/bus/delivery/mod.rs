@@ -12,6 +12,7 @@ mod worker;
 use super::Bus;
 use crate::bus::generations;
 use crate::bus::log;
+use crate::bus::wake::News;
 use crate::config::DeliveryConfig;
 use crate::runtime::Runtime;
 use crate::store::entities::org;
@@ -259,10 +260,11 @@ async fn sample_lag(runtime: &Runtime, bus: &Bus, config: &DeliveryConfig) -> Re
         };
     }
     if !reports.is_empty() {
+        let news = News::of(&reports);
         let txn = sea_orm::TransactionTrait::begin(db).await?;
         log::append(&txn, reports).await?;
         txn.commit().await?;
-        bus.wake().appended();
+        bus.wake().appended(news);
     }
     for (plugin, (behind, oldest)) in per_plugin {
         let age = oldest.map_or(0, |oldest| (now - oldest).max(0) as u64);

@@ -13,6 +13,7 @@ use crate::bus::Bus;
 use crate::bus::generations;
 use crate::bus::log;
 use crate::bus::system;
+use crate::bus::wake::News;
 use crate::capabilities::writes::{Committing, WriteSet};
 use crate::config::DeliveryConfig;
 use crate::runtime::Runtime;
@@ -79,19 +80,21 @@ pub(crate) async fn run(
     partition: Partition,
     stop: Arc<AtomicBool>,
 ) {
-    let mut woken = bus.wake().subscribe();
+    let listener = bus.wake().listen(&partition.org);
     let mut scanned = Scanned::default();
     while !stop.load(Ordering::Acquire) {
         let Some(plugin) = runtime.registry().get(&partition.plugin) else { return };
         if runtime.registry().is_disabled(&partition.plugin) {
             return;
         }
+        // Before the step reads the log: whatever is appended from here on wakes it.
+        listener.follow(&plugin.manifest.subscriptions);
         match step(&runtime, &bus, &config, &partition, &plugin, &mut scanned, &stop).await {
             Ok(Step::Busy) => {}
             // Capped, so a worker told to stop (its lease handed over) stops soon.
             Ok(Step::Idle(wait)) => {
                 tokio::select! {
-                    _ = woken.changed() => {}
+                    () = listener.woken() => {}
                     () = tokio::time::sleep(wait.min(IDLE_POLL)) => {}
                 }
             }
@@ -364,7 +367,7 @@ async fn fail(
             })
             .await?;
         if buried {
-            bus.wake().appended();
+            bus.wake().appended(News::kinds(&partition.org, [DEAD_LETTERED]));
             telemetry.dead_letter(&partition.plugin);
             tracing::warn!(
                 plugin = partition.plugin,

@@ -4,6 +4,7 @@
 use super::{Wanted, seen};
 use crate::bus::Bus;
 use crate::bus::log::{self, NewEntry};
+use crate::bus::wake::News;
 use crate::capabilities::kube::pattern_matches;
 use crate::kube::{ClusterError, ORG_LABEL, PLUGIN_LABEL};
 use crate::runtime::Runtime;
@@ -210,9 +211,10 @@ async fn commit(
         };
         entries.push(entry);
     }
+    let news = News::of(&entries);
     log::append(&txn, entries).await?;
     txn.commit().await?;
-    bus.wake().appended();
+    bus.wake().appended(news);
     let telemetry = runtime.telemetry();
     telemetry.kube_watch(plugin, &watch.name, "applied", applied);
     telemetry.kube_watch(plugin, &watch.name, "deleted", deleted);
