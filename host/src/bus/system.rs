@@ -23,14 +23,16 @@ pub fn entry(org: &str, kind: &str, payload: Value, dedupe: Option<String>) -> N
     NewEntry::arriving(org, SOURCE, kind, payload, dedupe)
 }
 
-/// Appends one event of `kind` to every org's log, in one transaction.
-pub async fn record_everywhere(db: &impl TransactionTrait, kind: &str, payload: &Value) -> Result<(), StoreError> {
+/// Appends one event of `kind` to every org's log, in one transaction; what
+/// it appended, to wake those it concerns.
+pub async fn record_everywhere(db: &impl TransactionTrait, kind: &str, payload: &Value) -> Result<News, StoreError> {
     let txn = db.begin().await?;
     let orgs = all_orgs(&txn).await?;
-    let entries = orgs.iter().map(|org| entry(org, kind, payload.clone(), None)).collect();
+    let entries: Vec<NewEntry> = orgs.iter().map(|org| entry(org, kind, payload.clone(), None)).collect();
+    let news = News::of(&entries);
     log::append(&txn, entries).await?;
     txn.commit().await?;
-    Ok(())
+    Ok(news)
 }
 
 async fn all_orgs(db: &impl ConnectionTrait) -> Result<Vec<String>, StoreError> {
@@ -53,7 +55,7 @@ pub async fn follow(mut happenings: tokio::sync::broadcast::Receiver<crate::runt
             Ok(happening) => {
                 let (kind, payload) = happening.event();
                 match record_everywhere(bus.db(), &kind, &payload).await {
-                    Ok(()) => bus.wake().appended(News::everywhere()),
+                    Ok(news) => bus.wake().appended(news),
                     Err(err) => tracing::warn!(kind, "recording a system event failed: {err}"),
                 }
             }

@@ -51,8 +51,8 @@ impl News {
         News { orgs: BTreeSet::from([org.to_owned()]), ..News::default() }
     }
 
-    /// Anything anywhere.
-    pub fn everywhere() -> Self {
+    /// Anything anywhere: what a message from another version of DevPulse says.
+    fn everywhere() -> Self {
         News { everywhere: true, ..News::default() }
     }
 
