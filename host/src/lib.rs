@@ -29,3 +29,11 @@ pub mod store;
 pub mod stream;
 pub mod telemetry;
 pub mod wit;
+
+/// Every request and event allocates and frees many small buffers (JSON, SQL,
+/// strings) across the runtime's threads: under load glibc's malloc and free
+/// were about a sixth of the server's CPU samples, and rebuilds, which are
+/// CPU-bound in the host, ran faster with mimalloc (docs/performance.md).
+/// Declared here so the server and every binary embedding it use it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
