@@ -426,8 +426,39 @@ async fn a_rebuild_reads_what_the_batch_before_is_committing(backend: Backend) {
     server.stop().await;
 }
 
+/// A partition that has caught up lingers before reading on, so a steady
+/// stream is folded in a few batches instead of one per event or two: the
+/// first event of the stream reaches an idle partition and is handled at
+/// once, the ones delivered during the linger together after it.
+async fn a_steady_stream_is_folded_in_a_few_batches(backend: Backend) {
+    const EVENTS: usize = 40;
+    let options = Options { config: "[delivery]\nlinger_ms = 5000\n".into(), ..Options::default() };
+    let Some(server) = TestServer::start_with(backend, options).await else { return };
+    server.install_plugin(fixtures::TALLY_V1.as_ref(), "tally.wasm");
+    server.wait_for_plugin("tally", "1.0.0").await;
+    let hook = server.configure_hook("github", SECRET).await;
+    // One event first, so the partition runs (and is idle) before the stream starts.
+    deliver_events(&server, &hook, "first-", 1).await;
+    wait_total(&server, 1).await;
+    deliver_events(&server, &hook, "steady-", EVENTS - 1).await;
+    wait_total(&server, EVENTS as u64).await;
+    let metrics = server.text("/metrics").await;
+    let value = |series: &str| -> f64 {
+        let line = metrics.lines().find_map(|line| line.strip_prefix(series));
+        line.and_then(|value| value.trim().parse().ok()).unwrap_or_else(|| panic!("no {series} in {metrics}"))
+    };
+    let events = value(r#"devpulse_delivery_batch_events_sum{plugin="tally"}"#);
+    let batches = value(r#"devpulse_delivery_batch_events_count{plugin="tally"}"#);
+    assert_eq!(events, EVENTS as f64, "every event in one committed batch");
+    // One for the first event, then one per linger the stream lasts (it takes
+    // a second or two); without the linger, one every event or two.
+    assert!(batches <= 4.0, "{batches} batches for {EVENTS} events");
+    server.stop().await;
+}
+
 on_both_backends!(
     dead_letter_then_replay,
+    a_steady_stream_is_folded_in_a_few_batches,
     a_rebuild_reads_what_the_batch_before_is_committing,
     rebuild_with_a_changed_plugin,
     crash_mid_stream,

@@ -85,7 +85,7 @@ struct Message {
 struct Interest {
     /// `None`: every org and kind (the live stream).
     org: Option<String>,
-    subscriptions: Mutex<Arc<[String]>>,
+    subscriptions: Mutex<Vec<String>>,
     notify: Notify,
 }
 
@@ -108,8 +108,8 @@ impl Listener {
     /// change when it is reloaded.
     pub fn follow(&self, subscriptions: &[String]) {
         let mut current = lock(&self.interest.subscriptions);
-        if **current != *subscriptions {
-            *current = subscriptions.into();
+        if current.as_slice() != subscriptions {
+            *current = subscriptions.to_vec();
         }
     }
 
@@ -179,7 +179,7 @@ impl Wake {
     }
 
     fn add(&self, org: Option<String>) -> Listener {
-        let interest = Arc::new(Interest { org, subscriptions: Mutex::new(Arc::new([])), notify: Notify::new() });
+        let interest = Arc::new(Interest { org, subscriptions: Mutex::new(Vec::new()), notify: Notify::new() });
         lock(&self.inner.listeners).push(Arc::downgrade(&interest));
         Listener { interest }
     }

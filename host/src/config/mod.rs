@@ -120,6 +120,11 @@ pub struct DeliveryConfig {
     pub max_backoff_ms: u64,
     /// Most events handed to a plugin in one batch (one transaction).
     pub batch_size: u64,
+    /// After a batch that reached the end of the log, how long a partition
+    /// waits before reading again, so that a steady stream is folded in a few
+    /// large transactions rather than one per event or two (0: at once). An
+    /// event arriving at an idle partition is still handled at once.
+    pub linger_ms: u64,
     /// A plugin whose oldest unhandled event in an org is older than this is
     /// reported as `system.delivery.lagging` while it lasts (0: never).
     pub lag_report_seconds: u64,
@@ -137,6 +142,7 @@ impl Default for DeliveryConfig {
             backoff_ms: 1_000,
             max_backoff_ms: 300_000,
             batch_size: 100,
+            linger_ms: 50,
             lag_report_seconds: 60,
             lag_report_every_seconds: 60,
             lease_seconds: 5,
@@ -307,6 +313,9 @@ impl FileConfig {
         if self.delivery.batch_size < 1 {
             return Err(ConfigError::Invalid("delivery.batch_size must be at least 1"));
         }
+        if self.delivery.linger_ms > 10_000 {
+            return Err(ConfigError::Invalid("delivery.linger_ms must be at most 10000"));
+        }
         if self.rate_limits.window_seconds < 1 {
             return Err(ConfigError::Invalid("rate_limits.window_seconds must be at least 1"));
         }
@@ -370,17 +379,27 @@ pub fn settings_json(table: &toml::Table) -> serde_json::Map<String, serde_json:
 
 #[cfg(test)]
 mod tests {
-    use super::{AlertsConfig, FileConfig, PluginConfig, RateLimitConfig};
+    use super::{AlertsConfig, DeliveryConfig, FileConfig, IngestConfig, PluginConfig, RateLimitConfig};
 
     /// `devpulse.example.toml` documents every setting with its default.
     #[test]
     fn the_example_file_parses_with_the_defaults() {
         let example = FileConfig::parse(include_str!("../../../devpulse.example.toml")).unwrap();
         example.validate().unwrap();
+        assert_eq!(example.delivery, DeliveryConfig::default());
+        assert_eq!(example.ingest, IngestConfig::default());
         assert_eq!(example.rate_limits, RateLimitConfig::default());
         assert_eq!(example.alerts, AlertsConfig::default());
         let hello = example.plugin("hello");
         let defaults = PluginConfig { settings: hello.settings.clone(), ..PluginConfig::default() };
         assert_eq!(hello, defaults, "the example's limits are the defaults");
+    }
+
+    /// A linger longer than a few seconds would leave the figures stale for it; refused.
+    #[test]
+    fn a_linger_over_ten_seconds_is_refused() {
+        let config = FileConfig::parse("[delivery]\nlinger_ms = 10001\n").unwrap();
+        assert!(config.validate().unwrap_err().to_string().contains("delivery.linger_ms"));
+        FileConfig::parse("[delivery]\nlinger_ms = 0\n").unwrap().validate().unwrap();
     }
 }

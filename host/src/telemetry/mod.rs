@@ -16,6 +16,7 @@ pub struct Telemetry {
     load_failures: IntCounterVec,
     ingest: IntCounterVec,
     delivery_retries: IntCounterVec,
+    delivery_batches: HistogramVec,
     dead_letters: IntCounterVec,
     delivery_behind: IntGaugeVec,
     delivery_oldest: GaugeVec,
@@ -74,6 +75,15 @@ impl Telemetry {
         .expect("valid metric");
         let delivery_retries = IntCounterVec::new(
             Opts::new("devpulse_delivery_retries_total", "Failed event deliveries that will be retried, by plugin"),
+            &["plugin"],
+        )
+        .expect("valid metric");
+        let delivery_batches = HistogramVec::new(
+            HistogramOpts::new(
+                "devpulse_delivery_batch_events",
+                "Events per committed delivery batch, by plugin (one transaction each)",
+            )
+            .buckets(vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]),
             &["plugin"],
         )
         .expect("valid metric");
@@ -203,6 +213,7 @@ impl Telemetry {
             Box::new(notifications.clone()),
             Box::new(ingest.clone()),
             Box::new(delivery_retries.clone()),
+            Box::new(delivery_batches.clone()),
             Box::new(dead_letters.clone()),
             Box::new(delivery_behind.clone()),
             Box::new(delivery_oldest.clone()),
@@ -223,6 +234,7 @@ impl Telemetry {
             load_failures,
             ingest,
             delivery_retries,
+            delivery_batches,
             dead_letters,
             delivery_behind,
             delivery_oldest,
@@ -313,6 +325,11 @@ impl Telemetry {
 
     pub fn delivery_retry(&self, plugin: &str) {
         self.delivery_retries.with_label_values(&[plugin]).inc();
+    }
+
+    /// Counts a committed delivery batch of `events`.
+    pub fn delivery_batch(&self, plugin: &str, events: usize) {
+        self.delivery_batches.with_label_values(&[plugin]).observe(events as f64);
     }
 
     pub fn dead_letter(&self, plugin: &str) {

@@ -2,6 +2,9 @@
 //! state. Events are handled in log order, in batches; a batch's writes commit
 //! in the transaction that moves the cursor and checks the partition's lease,
 //! so effects happen exactly once, and only on the replica holding the lease.
+//! After a batch that reached the end of the log the partition lingers a
+//! moment (`delivery.linger_ms`) before reading on, so a steady stream is
+//! folded in a few large transactions instead of one per event or two.
 //! During a rebuild, while one batch commits the next is read and handed to
 //! the plugin, its calls reading the committing batch's documents as if they
 //! were stored; it commits only after that commit landed, so the order of
@@ -64,8 +67,11 @@ impl Scanned {
 
 /// What one step of the loop found.
 enum Step {
-    /// Work was done; look again at once.
+    /// Work was done and more may be waiting; look again at once.
     Busy,
+    /// Work was done up to the end of the log; look again after the linger,
+    /// so that what arrives meanwhile is folded in one batch.
+    CaughtUp,
     /// Nothing to do for this long (unless woken).
     Idle(Duration),
     /// The partition's generation was switched out or retired: stop.
@@ -91,6 +97,7 @@ pub(crate) async fn run(
         listener.follow(&plugin.manifest.subscriptions);
         match step(&runtime, &bus, &config, &partition, &plugin, &mut scanned, &stop).await {
             Ok(Step::Busy) => {}
+            Ok(Step::CaughtUp) => tokio::time::sleep(Duration::from_millis(config.linger_ms)).await,
             // Capped, so a worker told to stop (its lease handed over) stops soon.
             Ok(Step::Idle(wait)) => {
                 tokio::select! {
@@ -176,10 +183,11 @@ async fn step(
     loop {
         let committing = in_flight.as_ref().map(|flight| flight.committing.clone()).unwrap_or_default();
         let handled = handle_batch(runtime, plugin, partition, &scope, &events, committing).await;
+        let reached_end = (events.len() as u64) < config.batch_size;
         // The batch before lands first: this one commits after it, or fails counting from it.
         if let Some(flight) = in_flight.take() {
             let landed = flight.to;
-            match land(bus, plugin, flight).await? {
+            match land(runtime, bus, plugin, flight).await? {
                 Claim::Committed => cursor = landed_at(&cursor, landed),
                 Claim::Moved => return Ok(Step::Busy),
                 Claim::LeaseLost => return Ok(Step::Retired),
@@ -209,8 +217,9 @@ async fn step(
             Vec::new()
         };
         if events.is_empty() {
-            return Ok(match land(bus, plugin, flight).await? {
+            return Ok(match land(runtime, bus, plugin, flight).await? {
                 Claim::LeaseLost => Step::Retired,
+                Claim::Committed if reached_end => Step::CaughtUp,
                 Claim::Committed | Claim::Moved => Step::Busy,
             });
         }
@@ -230,7 +239,7 @@ struct InFlight {
 }
 
 /// Waits for a batch's commit and counts it.
-async fn land(bus: &Bus, plugin: &LoadedPlugin, flight: InFlight) -> Result<Claim, StoreError> {
+async fn land(runtime: &Runtime, bus: &Bus, plugin: &LoadedPlugin, flight: InFlight) -> Result<Claim, StoreError> {
     let claim =
         flight.task.await.map_err(|err| StoreError::Db(DbErr::Custom(format!("a commit task failed: {err}"))))??;
     // One line per batch handled, so a test can count work done twice.
@@ -245,6 +254,7 @@ async fn land(bus: &Bus, plugin: &LoadedPlugin, flight: InFlight) -> Result<Clai
     );
     if let Claim::Committed = claim {
         plugin.stats.record_folded(flight.count as u64);
+        runtime.telemetry().delivery_batch(plugin.name(), flight.count);
     }
     Ok(claim)
 }
