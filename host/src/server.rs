@@ -34,7 +34,7 @@ pub struct RunningServer {
     pub runtime: Runtime,
     shutdown: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
-    /// The watcher, delivery, lag reports, schedules, notifications, the stream's tail and Redis followers.
+    /// The watcher, delivery, lag reports, schedules, table statistics, notifications, the stream's tail and Redis followers.
     background: Vec<JoinHandle<()>>,
     redis: Option<Redis>,
     stream: Hub,
@@ -88,6 +88,7 @@ pub async fn start_with(settings: Settings, extras: Extras) -> anyhow::Result<Ru
         tokio::spawn(crate::bus::delivery::report_lag(runtime.clone(), bus.clone())),
         tokio::spawn(crate::bus::schedules::run(runtime.clone(), bus.clone())),
         tokio::spawn(crate::bus::watches::run(runtime.clone(), bus.clone())),
+        tokio::spawn(crate::store::statistics::keep_fresh(runtime.db().clone())),
     ];
     let auth = Authenticator::new(runtime.db().clone(), redis.clone());
     if let (Some(url), Some(redis)) = (&settings.redis_url, &redis) {

@@ -465,3 +465,59 @@ on_both_backends!(
     idle_plugins_skip_events_they_do_not_read,
     a_partition_far_behind_finds_its_event_past_others
 );
+
+/// The node types of the plan PostgreSQL picks for a partition's next batch.
+async fn batch_plan(db: &sea_orm::DatabaseConnection) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, DbBackend, QueryTrait, Statement};
+    fn node_types(node: &Value, into: &mut Vec<String>) {
+        into.extend(node["Node Type"].as_str().map(str::to_owned));
+        for child in node["Plans"].as_array().into_iter().flatten() {
+            node_types(child, into);
+        }
+    }
+    let query = devpulse::bus::log::batch_query("acme", 0, &["github.*".into()], 100).build(DbBackend::Postgres);
+    let explain = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!("EXPLAIN (FORMAT JSON) {}", query.sql),
+        query.values.unwrap_or_else(|| sea_orm::Values(Vec::new())),
+    );
+    let row = db.query_one(explain).await.unwrap().expect("a plan");
+    let plan: Value = row.try_get("", "QUERY PLAN").unwrap();
+    let mut types = Vec::new();
+    node_types(&plan[0]["Plan"], &mut types);
+    types
+}
+
+/// Until PostgreSQL has statistics of the log it takes an org's events for a
+/// handful of rows and plans a partition's next batch as a sort of every
+/// event after the cursor; once the host has analyzed the tables that
+/// changed, the batch is read in index order and stops after it.
+#[tokio::test]
+async fn batch_reads_on_postgres_are_planned_from_fresh_statistics() {
+    use devpulse::bus::log::{self, NewEntry};
+    use devpulse::store::statistics;
+    use sea_orm::ConnectionTrait;
+    let Some(scratch) = devpulse_e2e::ScratchDatabase::create(Backend::Postgres).await else { return };
+    let db = scratch.connect().await;
+    // Autovacuum, where it runs, must not analyze the table first.
+    db.execute_unprepared("ALTER TABLE event_log SET (autovacuum_enabled = false)").await.unwrap();
+    for start in (0..3000).step_by(500) {
+        let entries = (start..start + 500)
+            .map(|n| NewEntry::arriving("acme", "github", "github.push", json!({"n": n}), None))
+            .collect();
+        log::append(&db, entries).await.unwrap();
+    }
+    let blind = batch_plan(&db).await;
+    assert!(blind.iter().any(|node| node == "Sort"), "without statistics: {blind:?}");
+
+    // Changes reach PostgreSQL's counters within seconds of their commit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !statistics::refresh(&db).await.unwrap().iter().any(|table| table == "event_log") {
+        assert!(std::time::Instant::now() < deadline, "event_log was never found stale");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let informed = batch_plan(&db).await;
+    assert!(!informed.iter().any(|node| node == "Sort"), "with statistics: {informed:?}");
+    assert!(informed.iter().any(|node| node == "Index Scan"), "with statistics: {informed:?}");
+    scratch.drop_now().await;
+}

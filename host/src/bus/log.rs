@@ -11,7 +11,7 @@ use crate::store::entities::event::{ActiveModel, Column, Entity, Model};
 use sea_orm::sea_query::{Expr, LikeExpr, OnConflict};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TryInsertResult,
+    Select, Set, TryInsertResult,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -184,14 +184,17 @@ pub async fn next_batch(
     patterns: &[String],
     limit: u64,
 ) -> Result<Vec<Model>, StoreError> {
-    Ok(Entity::find()
+    Ok(batch_query(org, after, patterns, limit).all(db).await?)
+}
+
+/// The query [`next_batch`] runs, public so its plan can be inspected.
+pub fn batch_query(org: &str, after: i64, patterns: &[String], limit: u64) -> Select<Entity> {
+    Entity::find()
         .filter(Column::Org.eq(org))
         .filter(Column::Seq.gt(after))
         .filter(matching(patterns))
         .order_by_asc(Column::Seq)
         .limit(limit)
-        .all(db)
-        .await?)
 }
 
 /// How many events of `org` after `after` match `patterns`, and the oldest one's receipt time.

@@ -6,6 +6,7 @@ pub mod entities;
 pub mod migration;
 pub mod plugin_state;
 pub mod redis;
+pub mod statistics;
 pub mod ttl_cache;
 
 use sea_orm::{
